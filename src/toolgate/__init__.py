@@ -1,0 +1,3 @@
+"""toolgate: a policy gateway for the Model Context Protocol."""
+
+__version__ = "0.1.0"
