@@ -1,0 +1,1 @@
+"""Quota: window math, counter keys and all-or-none reservations over any CounterStore."""

@@ -1,0 +1,1 @@
+"""Counter stores: the CounterStore contract and its backends (memory, SQLite)."""

@@ -1,0 +1,67 @@
+"""The settings of one `toolgate run`, resolved from flags, environment and defaults."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from toolgate.app.paths import default_audit_log, default_state_dir
+from toolgate.errors import ConfigError
+from toolgate.pipeline.relay import DEFAULT_MAX_LINE
+
+MIN_MAX_LINE = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class RunSettings:
+    policy: Path
+    command: tuple[str, ...]
+    state_dir: Path
+    audit_log: Path
+    max_line: int = DEFAULT_MAX_LINE
+    namespace: str | None = None
+    store_url: str | None = None
+
+    @property
+    def counter_namespace(self) -> str:
+        """Counters are kept per guarded server unless a namespace is given explicitly, so two
+        toolgate processes guarding different servers never share a counter by accident."""
+        if self.namespace:
+            return self.namespace
+        digest = hashlib.sha256(orjson.dumps(list(self.command))).hexdigest()[:16]
+        return f"server:{digest}"
+
+    @property
+    def counter_store_url(self) -> str:
+        return self.store_url or f"sqlite:///{(self.state_dir / 'counters.sqlite3').resolve()}"
+
+
+def resolve_run_settings(
+    policy: Path,
+    command: Sequence[str],
+    *,
+    state_dir: Path | None,
+    audit_log: Path | None,
+    max_line: int | None,
+    namespace: str | None,
+    store_url: str | None,
+) -> RunSettings:
+    if not command:
+        raise ConfigError("no upstream server command: put it after `--`, e.g. -- npx my-server")
+    if max_line is not None and max_line < MIN_MAX_LINE:
+        raise ConfigError(f"--max-line-bytes must be at least {MIN_MAX_LINE}, got {max_line}")
+    if namespace is not None and not namespace.strip():
+        raise ConfigError("--namespace must not be empty")
+    return RunSettings(
+        policy=policy,
+        command=tuple(command),
+        state_dir=state_dir or default_state_dir(),
+        audit_log=audit_log or default_audit_log(),
+        max_line=max_line or DEFAULT_MAX_LINE,
+        namespace=namespace,
+        store_url=store_url,
+    )

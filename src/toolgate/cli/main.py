@@ -1,0 +1,138 @@
+"""The `toolgate` command line: parse, dispatch, render — nothing else."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from toolgate import __version__
+from toolgate.errors import PolicyValidationError, ToolgateError
+
+app = typer.Typer(
+    name="toolgate",
+    help="A policy gateway for MCP: decide, count and log every tool call an agent makes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+PolicyOption = Annotated[
+    Path,
+    typer.Option("--config", "-c", help="Policy file (.yaml, .yml or .json).", show_default=False),
+]
+LOG_LEVELS = ("debug", "info", "warning", "error")
+EXIT_USAGE = 2
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"toolgate {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """toolgate sits between an MCP client and MCP servers and enforces a policy on every call."""
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    typer.echo(f"toolgate: {message}", err=True)
+    return typer.Exit(code)
+
+
+@app.command(
+    context_settings={"allow_interspersed_args": False},
+    help="Run an MCP server over stdio behind the policy: "
+    "toolgate run -c POLICY [options] -- CMD [ARGS...]",
+)
+def run(
+    config: PolicyOption,
+    command: Annotated[
+        list[str] | None,
+        typer.Argument(help="The upstream MCP server command, after --.", show_default=False),
+    ] = None,
+    state_dir: Annotated[
+        Path | None,
+        typer.Option(help="Directory for counters and the audit salt [default: ~/.toolgate/state]."),
+    ] = None,
+    audit_log: Annotated[
+        Path | None,
+        typer.Option(help="Decision log (JSON lines) [default: ~/.toolgate/audit/decisions.jsonl]."),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "warning",
+    max_line_bytes: Annotated[
+        int | None, typer.Option(help="Largest client message accepted [default: 10 MiB].")
+    ] = None,
+    namespace: Annotated[
+        str | None,
+        typer.Option(help="Counter namespace; share it to share counters [default: per server]."),
+    ] = None,
+    counter_store: Annotated[
+        str | None,
+        typer.Option(help="Counter store URL: memory:// or sqlite:///PATH [default: SQLite in the state dir]."),
+    ] = None,
+) -> None:
+    from toolgate.app.run import run_gateway
+
+    if log_level.lower() not in LOG_LEVELS:
+        raise _fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+    _configure_logging(log_level)
+    try:
+        code = run_gateway(
+            config,
+            command or [],
+            state_dir=state_dir,
+            audit_log=audit_log,
+            max_line=max_line_bytes,
+            namespace=namespace,
+            store_url=counter_store,
+        )
+    except PolicyValidationError as exc:
+        for error in exc.errors:
+            typer.echo(error.render(), err=True)
+        raise _fail(f"policy {config} is invalid; nothing was started") from None
+    except ToolgateError as exc:
+        raise _fail(str(exc)) from None
+    raise typer.Exit(code)
+
+
+@app.command(help="Check a policy file: print `valid: …` or every error with its location.")
+def validate(config: PolicyOption) -> None:
+    from toolgate.policy.loader import load_policy
+
+    try:
+        policy = load_policy(config)
+    except PolicyValidationError as exc:
+        for error in exc.errors:
+            typer.echo(error.render())
+        raise typer.Exit(1) from None
+    except ToolgateError as exc:
+        typer.echo(f"{config}: {exc}")
+        raise typer.Exit(1) from None
+    typer.echo(f"valid: {config} ({policy.tool_count} tools, {policy.rule_count} rules)")
+
+
+@app.command(help="Run a scripted agent against a simulated exchange, with and without toolgate.")
+def demo() -> None:
+    from toolgate.demo.runner import run_demo
+
+    raise typer.Exit(run_demo())
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), stream=sys.stderr, format="toolgate: %(levelname)s: %(message)s"
+    )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,183 @@
+"""Policy enforcement on tools/call and tools/list: decide, reserve, forward, settle, log.
+
+The decision comes from the pure evaluator; this module carries out what it obliges. Anything
+that cannot be evaluated — malformed params, a failing store, an evaluator error — is refused
+and never forwarded (fail closed).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from toolgate.audit.event import hash_arguments
+from toolgate.audit.recorder import AuditRecorder, PendingEvent
+from toolgate.clock import Clock
+from toolgate.errors import StoreError
+from toolgate.interceptors.hidden import UnknownToolAnswers
+from toolgate.interceptors.policy_source import PolicySource
+from toolgate.jsonrpc import codes
+from toolgate.jsonrpc.message import Message, error_response
+from toolgate.mcp.calls import BadCall, read_tool_call
+from toolgate.mcp.eras import is_modern_request
+from toolgate.mcp.listing import filter_tools_response, tool_names
+from toolgate.mcp.results import DECISION_META_KEY, denial
+from toolgate.pipeline.session import Session
+from toolgate.pipeline.types import Forward, Next, Outcome, Respond
+from toolgate.policy.decision import Decision, Effect, Reason
+from toolgate.policy.evaluator import counters_needed, evaluate, visible
+from toolgate.policy.facts import CallFacts
+from toolgate.quota.ledger import Ledger, LimitExceeded, Reservation
+
+log = logging.getLogger("toolgate.enforcement")
+
+APPROVAL_UNAVAILABLE = (
+    "This call requires human approval, and approval is not available in this build of "
+    "toolgate, so it is denied"
+)
+
+
+@dataclass(slots=True)
+class EnforcementSettings:
+    identity: str | None = None
+    salt: bytes = b""
+
+
+class PolicyEnforcer:
+    """The interceptor that applies the policy in force to every tools/call and tools/list."""
+
+    methods = frozenset({"tools/call", "tools/list"})
+
+    def __init__(
+        self,
+        source: PolicySource,
+        ledger: Ledger,
+        audit: AuditRecorder,
+        clock: Clock,
+        settings: EnforcementSettings | None = None,
+    ) -> None:
+        self.source = source
+        self.ledger = ledger
+        self.audit = audit
+        self.clock = clock
+        self.settings = settings or EnforcementSettings()
+        self.unknown_tools = UnknownToolAnswers()
+        self.seen_tools: set[str] = set()
+
+    async def __call__(self, request: Message, session: Session, call_next: Next) -> Outcome:
+        if request.method == "tools/list":
+            return Forward(None, self._filter_list)
+        return await self._call(request, session)
+
+    async def _filter_list(self, response: Message) -> bytes | None:
+        names = tool_names(response.obj)
+        self.seen_tools.update(names)
+        policy = self.source.current()
+        return filter_tools_response(response.obj, lambda name: visible(policy, name))
+
+    async def _call(self, request: Message, session: Session) -> Outcome:
+        assert request.id is not None
+        started = self.clock.monotonic()
+        modern = is_modern_request(request.params)
+        call = read_tool_call(request.params)
+        event = self.audit.begin(
+            decision_id=f"dec_{secrets.token_hex(8)}",
+            session=session.id,
+            identity=self.settings.identity,
+            method="tools/call",
+            started=started,
+        )
+        if isinstance(call, BadCall):
+            await self.audit.finish_local(event, "error", Reason.INVALID_CALL.value, None, call.reason)
+            return Respond(error_response(request.id, codes.INVALID_PARAMS, call.reason))
+        event.tool = call.name
+        event.arg_keys = sorted(call.arguments)
+        event.args_hash = hash_arguments(call.arguments, self.settings.salt)
+        try:
+            return await self._decide(request, session, call.name, call.arguments, event, modern)
+        except StoreError as exc:
+            log.error("counter store failed; denying %s: %s", call.name, exc)
+            text = "the counter store is unavailable, so this call cannot be checked"
+            return await self._deny(request, event, text, "error", Reason.INVALID_CALL, None, modern)
+
+    async def _decide(
+        self,
+        request: Message,
+        session: Session,
+        tool: str,
+        arguments: dict[str, Any],
+        event: PendingEvent,
+        modern: bool,
+    ) -> Outcome:
+        policy = self.source.current()
+        event.policy_revision = policy.revision
+        facts = CallFacts(
+            tool=tool,
+            arguments=arguments,
+            now=self.clock.now(),
+            identity=self.settings.identity,
+            session=session.id,
+        )
+        refs = counters_needed(policy, facts)
+        if refs:
+            facts = facts.with_counters(await self.ledger.snapshot(refs))
+        decision = evaluate(policy, facts)
+        event.rule, event.rule_name = decision.rule_id, decision.rule_name
+        if decision.effect is Effect.HIDE:
+            await self.audit.finish_local(event, "hidden", decision.reason.value, None, "")
+            return self.unknown_tools.answer(request, tool, modern=modern)
+        if decision.effect is Effect.REQUIRE_APPROVAL:
+            return await self._deny(
+                request, event, APPROVAL_UNAVAILABLE, "denied", decision.reason, decision, modern
+            )
+        if decision.effect is Effect.DENY:
+            outcome = "error" if decision.reason is Reason.INVALID_CALL else "denied"
+            return await self._deny(
+                request, event, decision.message, outcome, decision.reason, decision, modern
+            )
+        reserved = await self.ledger.reserve(decision.charges)
+        if isinstance(reserved, LimitExceeded):
+            charge = reserved.charge
+            event.rule, event.rule_name = charge.rule_id, None
+            text = charge.on_deny or f"limit reached (rule {charge.rule_id})"
+            return await self._deny(request, event, text, "denied", Reason.LIMIT, None, modern)
+        event.reason = decision.reason.value
+        event.decided(self.clock.monotonic())
+        self.audit.forwarded(event)
+        return Forward(None, self._settle_hook(event, reserved))
+
+    def _settle_hook(self, event: PendingEvent, reservation: Reservation) -> Any:
+        async def settle(response: Message) -> bytes | None:
+            failed = response.is_error or _is_error_result(response.obj.get("result"))
+            if failed and reservation.charges:
+                try:
+                    await self.ledger.rollback(reservation)
+                except StoreError as exc:
+                    log.error("could not roll back counters after a failed call: %s", exc)
+            upstream = "error" if response.is_error else ("is_error" if failed else "ok")
+            await self.audit.finish_forwarded(event, upstream, self.clock.monotonic())
+            return None
+
+        return settle
+
+    async def _deny(
+        self,
+        request: Message,
+        event: PendingEvent,
+        text: str,
+        outcome: Any,
+        reason: Reason,
+        decision: Decision | None,
+        modern: bool,
+    ) -> Outcome:
+        assert request.id is not None
+        rule = event.rule
+        meta = {DECISION_META_KEY: {"id": event.decision_id, "rule": rule, "reason": reason.value}}
+        await self.audit.finish_local(event, outcome, reason.value, rule, text)
+        return Respond(denial(request.id, text, modern=modern, meta=meta))
+
+
+def _is_error_result(result: object) -> bool:
+    return isinstance(result, dict) and result.get("isError") is True

@@ -1,0 +1,44 @@
+"""Telling clients that the visible tool set changed after a policy reload."""
+
+from __future__ import annotations
+
+import logging
+
+import anyio
+
+from toolgate.interceptors.enforcement import PolicyEnforcer
+from toolgate.interceptors.policy_source import PolicySource
+from toolgate.pipeline.session import Session
+from toolgate.policy.evaluator import visible
+from toolgate.policy.model import Policy
+
+log = logging.getLogger("toolgate.policy")
+
+
+class ListChangeAnnouncer:
+    """After each reload, compares which of the tools the client has been shown are visible
+    under the old and the new policy; when that differs, sends `tools/list_changed` to every
+    listener the session has (handshake-era session, 2026 subscriptions)."""
+
+    def __init__(self, source: PolicySource, enforcer: PolicyEnforcer, session: Session) -> None:
+        self._enforcer = enforcer
+        self._session = session
+        self._send, self._receive = anyio.create_memory_object_stream[tuple[Policy, Policy]](64)
+        source.on_change(self._changed)
+
+    def _changed(self, old: Policy, new: Policy) -> None:
+        try:
+            self._send.send_nowait((old, new))
+        except anyio.WouldBlock:
+            log.warning("too many policy reloads queued; a list change may be announced late")
+
+    async def run(self) -> None:
+        async with self._receive:
+            async for old, new in self._receive:
+                if self.visible_set_changed(old, new):
+                    sent = await self._session.announce_tools_changed()
+                    log.info("visible tools changed; told %d listener(s)", sent)
+
+    def visible_set_changed(self, old: Policy, new: Policy) -> bool:
+        tools = self._enforcer.seen_tools
+        return any(visible(old, name) != visible(new, name) for name in tools)

@@ -1,0 +1,81 @@
+"""The live policy: loaded from its file, reloaded when the file changes, kept on a bad edit.
+
+`current()` checks the file's identity (inode, size, mtime) on every call — a stat, a few
+microseconds — so the very next call after an edit sees the new policy; `watch()` polls in the
+background so clients can be told about list changes even when no call arrives.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import anyio
+
+from toolgate.errors import PolicyError, PolicyValidationError
+from toolgate.policy.loader import load_policy
+from toolgate.policy.model import Policy
+
+log = logging.getLogger("toolgate.policy")
+
+Stamp = tuple[int, int, int]
+POLL_SECONDS = 0.5
+
+
+def _stamp(path: Path) -> Stamp | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class PolicySource:
+    """Holds the policy in force and reloads it from `path` when the file changes."""
+
+    def __init__(self, path: Path, loader: Callable[[Path], Policy] = load_policy) -> None:
+        self.path = path
+        self._loader = loader
+        self._stamp = _stamp(path)
+        self._policy = loader(path)  # the first load's errors propagate to the caller
+        self._rejected: Stamp | None = None
+        self._listeners: list[Callable[[Policy, Policy], None]] = []
+        self.reloads = 0
+
+    def on_change(self, listener: Callable[[Policy, Policy], None]) -> None:
+        """`listener(old, new)` runs after each successful reload."""
+        self._listeners.append(listener)
+
+    def current(self) -> Policy:
+        stamp = _stamp(self.path)
+        if stamp != self._stamp and stamp is not None and stamp != self._rejected:
+            self._reload(stamp)
+        return self._policy
+
+    def _reload(self, stamp: Stamp) -> None:
+        try:
+            policy = self._loader(self.path)
+        except PolicyValidationError as exc:
+            self._rejected = stamp
+            log.error(
+                "policy reload rejected; keeping revision %s in force:\n%s",
+                self._policy.revision,
+                "\n".join(e.render() for e in exc.errors),
+            )
+            return
+        except PolicyError as exc:
+            self._rejected = stamp
+            log.error("policy reload failed; keeping revision %s: %s", self._policy.revision, exc)
+            return
+        old, self._policy, self._stamp, self._rejected = self._policy, policy, stamp, None
+        self.reloads += 1
+        log.info("policy reloaded: revision %s -> %s", old.revision, policy.revision)
+        for listener in self._listeners:
+            listener(old, policy)
+
+    async def watch(self, interval: float = POLL_SECONDS) -> None:
+        while True:
+            await anyio.sleep(interval)
+            self.current()

@@ -1,0 +1,57 @@
+"""What the relay knows about one client connection: handshake state and who can hear what."""
+
+from __future__ import annotations
+
+import secrets
+from collections import OrderedDict
+from typing import Any
+
+from toolgate.jsonrpc.message import JsonId, id_key
+from toolgate.mcp.results import tools_list_changed
+from toolgate.pipeline.types import Endpoint
+
+ANSWERED_MEMORY = 4096  # locally answered ids remembered, to drop late cancellations for them
+
+
+class Session:
+    """One client connection. `id` names it in counters (session scope) and audit events."""
+
+    def __init__(self, client: Endpoint, session_id: str | None = None) -> None:
+        self.id = session_id or f"ses_{secrets.token_hex(8)}"
+        self._client = client
+        self.client_info: dict[str, Any] | None = None
+        self.client_capabilities: dict[str, Any] | None = None
+        self.protocol_version: str | None = None  # negotiated by a handshake-era initialize
+        self.tools_list_changed_advertised = False
+        self._listeners: dict[tuple[bool, JsonId], JsonId] = {}
+        self._answered: OrderedDict[tuple[bool, JsonId], None] = OrderedDict()
+
+    async def send_to_client(self, data: bytes) -> None:
+        await self._client.send(data)
+
+    def remember_answered(self, msg_id: JsonId) -> None:
+        self._answered[id_key(msg_id)] = None
+        if len(self._answered) > ANSWERED_MEMORY:
+            self._answered.popitem(last=False)
+
+    def was_answered_locally(self, msg_id: object) -> bool:
+        if not isinstance(msg_id, str | int) or isinstance(msg_id, bool):
+            return False
+        return id_key(msg_id) in self._answered
+
+    def add_tools_listener(self, listen_id: JsonId) -> None:
+        self._listeners[id_key(listen_id)] = listen_id
+
+    def drop_listener(self, listen_id: JsonId) -> None:
+        self._listeners.pop(id_key(listen_id), None)
+
+    async def announce_tools_changed(self) -> int:
+        """Tell every party that can hear it that the tool list changed; returns how many."""
+        sent = 0
+        if self.tools_list_changed_advertised:
+            await self._client.send(tools_list_changed())
+            sent += 1
+        for listen_id in list(self._listeners.values()):
+            await self._client.send(tools_list_changed(listen_id))
+            sent += 1
+        return sent

@@ -1,0 +1,99 @@
+"""The upstream MCP server as a child process speaking newline-delimited JSON-RPC on stdio.
+
+The child inherits toolgate's environment and stderr (its logs pass straight through); only
+its stdin and stdout are piped. Shutdown follows the MCP stdio guidance: close stdin, wait,
+then SIGTERM, then SIGKILL.
+"""
+
+from __future__ import annotations
+
+import shlex
+import signal
+from collections.abc import Sequence
+
+import anyio
+from anyio.abc import Process
+
+from toolgate.errors import UpstreamError
+
+EXIT_GRACE_SECONDS = 5.0
+
+
+def describe(command: Sequence[str]) -> str:
+    return shlex.join(command)
+
+
+class StdioChild:
+    """A started child process: `receive()` reads its stdout, `send()` writes its stdin."""
+
+    def __init__(self, process: Process, command: Sequence[str]) -> None:
+        self.process = process
+        self.command = tuple(command)
+        self._lock = anyio.Lock(fast_acquire=True)
+        assert process.stdin is not None and process.stdout is not None
+        self._stdin = process.stdin
+        self._stdout = process.stdout
+        self._stdin_closed = False
+
+    @classmethod
+    async def start(cls, command: Sequence[str]) -> StdioChild:
+        if not command:
+            raise UpstreamError("no upstream server command given (put it after --)")
+        try:
+            process = await anyio.open_process(list(command), stderr=None)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            raise UpstreamError(
+                f"cannot start upstream server `{describe(command)}`: {reason}"
+            ) from None
+        return cls(process, command)
+
+    async def receive(self) -> bytes:
+        try:
+            return await self._stdout.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+            return b""
+
+    async def send(self, data: bytes) -> None:
+        """Write one message (a newline is appended). A dead child raises UpstreamError."""
+        async with self._lock:
+            try:
+                await self._stdin.send(data + b"\n")
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError) as exc:
+                raise UpstreamError(f"upstream server `{describe(self.command)}` is gone") from exc
+
+    async def close_stdin(self) -> None:
+        if not self._stdin_closed:
+            self._stdin_closed = True
+            async with self._lock:
+                try:
+                    await self._stdin.aclose()
+                except (anyio.BrokenResourceError, OSError):
+                    pass
+
+    def forward_signal(self, signum: int) -> None:
+        if self.process.returncode is None:
+            try:
+                self.process.send_signal(signal.Signals(signum))
+            except ProcessLookupError:
+                pass
+
+    async def wait(self) -> int:
+        return await self.process.wait()
+
+    async def shutdown(self) -> int:
+        """Close stdin and wait for a graceful exit, escalating to SIGTERM then SIGKILL."""
+        await self.close_stdin()
+        for escalate in (self.process.terminate, self.process.kill):
+            with anyio.move_on_after(EXIT_GRACE_SECONDS):
+                return await self.process.wait()
+            try:
+                escalate()
+            except ProcessLookupError:
+                break
+        return await self.process.wait()
+
+
+def exit_status(returncode: int) -> int:
+    """A shell-style exit status: a child killed by signal N reports 128 + N."""
+    return 128 - returncode if returncode < 0 else returncode
