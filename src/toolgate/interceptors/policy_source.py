@@ -7,8 +7,10 @@ background so clients can be told about list changes even when no call arrives.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -22,6 +24,9 @@ log = logging.getLogger("toolgate.policy")
 
 Stamp = tuple[int, int, int]
 POLL_SECONDS = 0.5
+# File timestamps are coarse (a few ms): two edits that close together can share a stamp, so
+# for a short while after an edit the content itself is compared too.
+RECENT_NS = 2_000_000_000
 
 
 def _stamp(path: Path) -> Stamp | None:
@@ -32,6 +37,13 @@ def _stamp(path: Path) -> Stamp | None:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
 
 
+def _digest(path: Path) -> bytes | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).digest()
+    except OSError:
+        return None
+
+
 class PolicySource:
     """Holds the policy in force and reloads it from `path` when the file changes."""
 
@@ -39,8 +51,10 @@ class PolicySource:
         self.path = path
         self._loader = loader
         self._stamp = _stamp(path)
+        self._digest = _digest(path)
         self._policy = loader(path)  # the first load's errors propagate to the caller
         self._rejected: Stamp | None = None
+        self._rejected_digest: bytes | None = None
         self._listeners: list[Callable[[Policy, Policy], None]] = []
         self.reloads = 0
 
@@ -50,15 +64,22 @@ class PolicySource:
 
     def current(self) -> Policy:
         stamp = _stamp(self.path)
-        if stamp != self._stamp and stamp is not None and stamp != self._rejected:
+        if stamp is None:
+            return self._policy  # a file briefly missing mid-save: keep what is in force
+        if stamp not in (self._stamp, self._rejected):
             self._reload(stamp)
+        elif time.time_ns() - stamp[2] < RECENT_NS:
+            digest = _digest(self.path)
+            if digest not in (self._digest, self._rejected_digest):
+                self._reload(stamp)
         return self._policy
 
     def _reload(self, stamp: Stamp) -> None:
+        digest = _digest(self.path)
         try:
             policy = self._loader(self.path)
         except PolicyValidationError as exc:
-            self._rejected = stamp
+            self._rejected, self._rejected_digest = stamp, digest
             log.error(
                 "policy reload rejected; keeping revision %s in force:\n%s",
                 self._policy.revision,
@@ -66,10 +87,11 @@ class PolicySource:
             )
             return
         except PolicyError as exc:
-            self._rejected = stamp
+            self._rejected, self._rejected_digest = stamp, digest
             log.error("policy reload failed; keeping revision %s: %s", self._policy.revision, exc)
             return
         old, self._policy, self._stamp, self._rejected = self._policy, policy, stamp, None
+        self._digest = digest
         self.reloads += 1
         log.info("policy reloaded: revision %s -> %s", old.revision, policy.revision)
         for listener in self._listeners:
