@@ -18,6 +18,9 @@ from toolgate.policy.decision import Charge, CounterRef
 from toolgate.quota.keys import bucket_key
 from toolgate.stores.base import CounterStore, ReserveItem
 
+ITEM_CACHE_SIZE = 4096
+ZERO = Decimal(0)
+
 
 @dataclass(eq=False, slots=True)
 class Reservation:
@@ -58,6 +61,10 @@ class Ledger:
         self._store = store
         self._namespace = namespace
         self._clock = clock
+        # Per charge, the store item built for its current window, with the window's bounds:
+        # the evaluator hands over equal charges call after call, and building an item costs
+        # as much as the whole in-memory reservation.
+        self._items: dict[Charge, tuple[int, int, ReserveItem]] = {}
 
     @property
     def namespace(self) -> str:
@@ -83,7 +90,7 @@ class Ledger:
         if not charges:
             return Reservation((), ())
         now = self._clock.now()  # one instant for all charges: they land in matching windows
-        items = tuple(self._item(charge, now) for charge in charges)
+        items = tuple([self._item(charge, now) for charge in charges])
         result = await self._store.reserve(items)
         if result.ok:
             return Reservation(tuple(charges), items)
@@ -109,8 +116,19 @@ class Ledger:
             raise
 
     def _item(self, charge: Charge, now: float) -> ReserveItem:
+        cached = self._items.get(charge)
+        if cached is not None and cached[0] <= now < cached[1]:
+            return cached[2]
+        item = self._build_item(charge, now)
+        if len(self._items) >= ITEM_CACHE_SIZE:
+            self._items.clear()  # rebuilt on demand; an LRU would cost more than it saves
+        start = item.bucket.window_start
+        self._items[charge] = (start, start + item.bucket.window_seconds, item)
+        return item
+
+    def _build_item(self, charge: Charge, now: float) -> ReserveItem:
         amount = charge.amount
-        if not amount.is_finite() or amount < 0:
+        if not amount.is_finite() or amount < ZERO:
             raise ValueError(f"{charge.rule_id}: counter amount must be finite and >= 0: {amount}")
         bucket = bucket_key(self._namespace, charge.counter, now)
         bound = charge.bound

@@ -15,6 +15,7 @@ from toolgate.errors import StoreError
 from toolgate.stores.base import BucketKey, ReserveItem, ReserveResult
 from toolgate.stores.plan import (
     DEFAULT_GRACE_SECONDS,
+    RESERVED,
     ZERO,
     Plan,
     Slot,
@@ -42,13 +43,16 @@ class MemoryCounterStore:
         self._closed = False
 
     async def reserve(self, items: Sequence[ReserveItem]) -> ReserveResult:
-        self._check_open()
-        self._expire()
-        outcome = plan_reservation(items, self._read)
+        if self._closed:
+            raise StoreError("the memory counter store is closed")
+        heap = self._expiry
+        if heap and heap[0][0] <= self._clock.now():
+            self._expire()
+        outcome = plan_reservation(items, self._values.get)
         if isinstance(outcome, ReserveResult):
             return outcome
         self._apply(outcome)
-        return ReserveResult(ok=True)
+        return RESERVED
 
     async def rollback(self, items: Sequence[ReserveItem]) -> None:
         self._check_open()
@@ -71,9 +75,6 @@ class MemoryCounterStore:
         """How many buckets are held (expired ones included until swept)."""
         return len(self._values)
 
-    def _read(self, slot: Slot) -> Decimal:
-        return self._values.get(slot, ZERO)
-
     def _apply(self, plan: Plan) -> None:
         values = self._values
         for slot, (bucket, value) in plan.items():
@@ -83,8 +84,6 @@ class MemoryCounterStore:
 
     def _expire(self) -> None:
         heap = self._expiry
-        if not heap:
-            return
         now = self._clock.now()
         for _ in range(EXPIRE_BATCH):
             if not heap or heap[0][0] > now:

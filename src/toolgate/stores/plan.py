@@ -23,6 +23,7 @@ EXACT = Context(
     traps=[InvalidOperation, Inexact, DecimalOverflow],
 )
 ZERO = Decimal(0)
+RESERVED = ReserveResult(ok=True)  # shared: results are immutable and success carries no data
 
 # A bucket is kept this long after its window ends, so a rollback that arrives shortly after a
 # rollover still finds the bucket it reserved in. Nothing reads an ended window otherwise.
@@ -42,25 +43,38 @@ def expires_at(bucket: BucketKey, grace_seconds: int) -> int:
 
 
 def plan_reservation(
-    items: Sequence[ReserveItem], read: Callable[[Slot], Decimal]
+    items: Sequence[ReserveItem], read: Callable[[Slot], Decimal | None]
 ) -> Plan | ReserveResult:
     """Check every item in order; return the values to write, or the first failure.
 
-    Items naming the same bucket see each other's amounts, exactly as if applied one by one.
-    `read` is called at most once per distinct bucket.
+    `read` gives a bucket's stored value, None if it has none (read as zero); it is called at
+    most once per distinct bucket. Items naming the same bucket see each other's amounts,
+    exactly as if applied one by one.
     """
     plan: Plan = {}
+    exact_add = EXACT.add  # inlined rather than add(): this loop is the memory store's hot path
     for index, item in enumerate(items):
-        slot = (item.bucket.key, item.bucket.window_start)
+        bucket = item.bucket
+        slot = (bucket.key, bucket.window_start)
         staged = plan.get(slot)
-        current = read(slot) if staged is None else staged[1]
-        after = add(current, item.amount)
+        if staged is None:
+            current = read(slot)
+            if current is None:
+                current = ZERO
+        else:
+            current = staged[1]
+        try:
+            after = exact_add(current, item.amount)
+        except ArithmeticError as exc:  # sNaN, or a sum beyond Decimal's range
+            raise StoreError(f"counter value out of range: {current} + {item.amount}") from exc
+        if not after.is_finite():  # a NaN or infinite amount
+            raise StoreError(f"counter amounts must be finite, got {item.amount}")
         limit = item.limit
         if limit is not None:
             seen = after if item.check_after else current
             if not (seen <= limit if item.inclusive else seen < limit):
                 return ReserveResult(ok=False, failed_index=index, current=current)
-        plan[slot] = (item.bucket, after)
+        plan[slot] = (bucket, after)
     return plan
 
 

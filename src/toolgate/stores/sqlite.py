@@ -31,6 +31,7 @@ from toolgate.errors import StoreError
 from toolgate.stores.base import BucketKey, ReserveItem, ReserveResult
 from toolgate.stores.plan import (
     DEFAULT_GRACE_SECONDS,
+    RESERVED,
     ZERO,
     Plan,
     Slot,
@@ -51,7 +52,6 @@ SWEEP = (
     "(SELECT key, window_start FROM counters WHERE expires_at <= ? LIMIT ?)"
 )
 SWEEP_BATCH = 256  # expired rows deleted per sweep: bounds the time one sweep holds the loop
-_OK = ReserveResult(ok=True)
 
 T = TypeVar("T")
 A = TypeVar("A")
@@ -100,7 +100,7 @@ class SqliteCounterStore:
     async def reserve(self, items: Sequence[ReserveItem]) -> ReserveResult:
         if not items:
             self._check_open()
-            return _OK
+            return RESERVED
         self._maybe_sweep()
         return await self._run(self._reserve_on, items)
 
@@ -148,11 +148,11 @@ class SqliteCounterStore:
 
     def _reserve_on(self, conn: sqlite3.Connection, items: Sequence[ReserveItem]) -> ReserveResult:
         with self._transaction(conn, "BEGIN IMMEDIATE"):
-            outcome = plan_reservation(items, lambda slot: self._read_or_zero(conn, slot))
+            outcome = plan_reservation(items, lambda slot: self._read(conn, slot))
             if isinstance(outcome, ReserveResult):
                 return outcome  # nothing written: the commit is free
             self._write(conn, outcome)
-        return _OK
+        return RESERVED
 
     def _rollback_on(self, conn: sqlite3.Connection, items: Sequence[ReserveItem]) -> None:
         with self._transaction(conn, "BEGIN IMMEDIATE"):
@@ -162,10 +162,6 @@ class SqliteCounterStore:
         with self._transaction(conn, "BEGIN"):  # one snapshot for all buckets
             values = [self._read(conn, (b.key, b.window_start)) for b in buckets]
         return [ZERO if value is None else value for value in values]
-
-    def _read_or_zero(self, conn: sqlite3.Connection, slot: Slot) -> Decimal:
-        value = self._read(conn, slot)
-        return ZERO if value is None else value
 
     def _read(self, conn: sqlite3.Connection, slot: Slot) -> Decimal | None:
         row = conn.execute(SELECT, slot).fetchone()
