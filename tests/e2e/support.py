@@ -104,6 +104,7 @@ class RawClient:
         self._buffer = bytearray()
         self.notifications: list[dict[str, Any]] = []
         self.server_requests: list[dict[str, Any]] = []
+        self._responses: dict[str, bytes] = {}  # arrived out of order, keyed by JSON id
 
     async def send_line(self, data: bytes) -> None:
         await self._stdin.send(data + b"\n")
@@ -122,15 +123,16 @@ class RawClient:
 
     async def response_line(self, msg_id: Any) -> bytes:
         """The raw bytes of the response to `msg_id`; other messages are kept aside."""
-        while True:
+        wanted = orjson.dumps(msg_id).decode()
+        while wanted not in self._responses:
             line = await self.read_line()
             message = orjson.loads(line)
             if "method" in message:
                 target = self.server_requests if "id" in message else self.notifications
                 target.append(message)
                 continue
-            if message.get("id") == msg_id:
-                return line
+            self._responses[orjson.dumps(message.get("id")).decode()] = line
+        return self._responses.pop(wanted)
 
     async def request(self, msg_id: Any, method: str, params: Any = None) -> dict[str, Any]:
         message: dict[str, Any] = {"jsonrpc": "2.0", "id": msg_id, "method": method}

@@ -41,9 +41,10 @@ async def test_an_oversized_line_is_reported_once_and_the_stream_continues() -> 
     assert got[1:] == [b"ok"]
 
 
-async def test_an_oversized_line_within_one_chunk_is_reported() -> None:
+async def test_an_oversized_line_within_one_chunk_is_reported_with_its_head() -> None:
     got = await collect(chunks(b"x" * 10 + b"\nshort\n"), 5)
     assert isinstance(got[0], Oversized)
+    assert got[0].prefix == b"x" * 10
     assert got[1] == b"short"
 
 

@@ -40,7 +40,8 @@ async def iter_lines(
                 yield Oversized(skipping + newline - start, prefix)
                 skipping = 0
             elif len(buffer) + newline - start > max_line:
-                yield Oversized(len(buffer) + newline - start, bytes(buffer[:256]))
+                head = bytes((buffer + chunk[start : min(newline, start + 256)])[:256])
+                yield Oversized(len(buffer) + newline - start, head)
                 buffer.clear()
             elif buffer:
                 buffer += chunk[start:newline]
