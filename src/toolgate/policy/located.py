@@ -82,6 +82,15 @@ def describe_value(value: object) -> str:
     return type(value).__name__
 
 
+def shown_value(node: LNode) -> str:
+    """A scalar as it would be written in a message (strings quoted), else its kind."""
+    if isinstance(node, LScalar) and isinstance(node.value, str):
+        return f'"{node.value}"'
+    if isinstance(node, LScalar) and isinstance(node.value, int | Decimal):
+        return str(node.value)
+    return describe(node)
+
+
 def to_plain(node: LNode) -> object:
     """The node as plain immutable data (tuples for lists, dicts for mappings)."""
     if isinstance(node, LScalar):

@@ -1,0 +1,175 @@
+"""Dialect A (Intercept YAML): the top-level document, `hide`, and the tool entries and rules.
+
+Two passes over the tree: the first collects the counters that rules declare (leniently, ignoring
+anything malformed), so that conditions can read any tool's counters regardless of file order; the
+second validates and compiles everything, recording every error before raising them all at once.
+Counters of `"*"` rules belong to the owner `_global` and are shared by every tool, as in Intercept.
+Leniencies kept for files written for Intercept: `version: 1` unquoted, a tool entry left empty
+(`read_file:`) or without `rules`, and a state block with neither increment (counts 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from toolgate.errors import PolicyValidationError
+from toolgate.policy.decision import CounterRef
+from toolgate.policy.intercept_approvals import compile_approvals
+from toolgate.policy.intercept_conditions import CounterDecl, RuleContext
+from toolgate.policy.intercept_rules import RATE_PATTERN, WINDOWS, compile_rule
+from toolgate.policy.located import LMap, LNode, LScalar, LSeq, describe, shown_value
+from toolgate.policy.model import WILDCARD, Policy, Rule, build_plans
+from toolgate.policy.paths import GLOBAL_OWNER
+from toolgate.policy.schema import Fields, Issues
+
+DIALECT = "intercept"
+TOP_KEYS = ("version", "description", "default", "hide", "approvals", "tools")
+
+
+def compile_intercept(root: LNode, file: str, revision: str) -> Policy:
+    """The compiled policy, or PolicyValidationError carrying every problem found."""
+    issues = Issues(file)
+    if not isinstance(root, LMap):
+        issues.add(root, "", f"a policy must be a mapping at the top level, got {describe(root)}")
+        raise PolicyValidationError(issues.errors)
+    top = Fields(root, "", issues, TOP_KEYS)
+    version = top.require("version")
+    if version is not None and not _is_version_one(version):
+        top.error("version", f'version must be "1", got {shown_value(version)}')
+    description = top.string("description")
+    default = top.choice("default", ("allow", "deny"), "allow")
+    hidden = _hide(top)
+    approvals = compile_approvals(top)
+    tools = _tools(top)
+    if issues.errors:
+        raise PolicyValidationError(issues.sorted())
+    plans, unlisted = build_plans(tools)
+    return Policy(
+        file=file,
+        revision=revision,
+        dialect=DIALECT,
+        description=description,
+        default_deny=default == "deny",
+        hidden=hidden,
+        hide_all=WILDCARD in hidden,
+        tools=tools,
+        plans=plans,
+        unlisted=unlisted,
+        approvals=approvals,
+    )
+
+
+def _is_version_one(node: LNode) -> bool:
+    # Intercept's Go loader also reads an unquoted `version: 1` as "1".
+    value = node.value if isinstance(node, LScalar) else None
+    return value == "1" or (value == 1 and not isinstance(value, bool))
+
+
+def _hide(top: Fields) -> frozenset[str]:
+    items = top.sequence("hide")
+    names: set[str] = set()
+    for index, item in enumerate(items.items if items else ()):
+        if not isinstance(item, LScalar) or not isinstance(item.value, str):
+            top.issues.add(item, f"hide[{index}]", f"must be a tool name, got {describe(item)}")
+        elif not item.value.strip():
+            top.issues.add(item, f"hide[{index}]", "must not be empty")
+        elif item.value in names:
+            top.issues.add(item, f"hide[{index}]", f'"{item.value}" is listed twice')
+        else:
+            names.add(item.value)
+    return frozenset(names)
+
+
+def _entries(tools: LMap) -> Iterator[tuple[str, LNode, LNode]]:
+    """(tool key, key node, value node) for every entry whose key is a string."""
+    for key_node, value in tools.entries:
+        if isinstance(key_node, LScalar) and isinstance(key_node.value, str):
+            yield key_node.value, key_node, value
+
+
+def _tools(top: Fields) -> dict[str, tuple[Rule, ...]]:
+    node = top.mapping("tools", required=True)
+    if node is None:
+        return {}
+    declared = _declared_counters(node)
+    compiled: dict[str, tuple[Rule, ...]] = {}
+    keys: dict[str, LNode] = {}
+    for key_node, _ in node.entries:
+        if not isinstance(key_node, LScalar) or not isinstance(key_node.value, str):
+            top.issues.add(
+                key_node, "tools", f"tool names must be strings, got {describe(key_node)}"
+            )
+    for key, key_node, value in _entries(node):
+        path = f"tools.{key}"
+        if not key.strip():
+            top.issues.add(key_node, "tools", "tool names must not be empty")
+        elif key in keys:
+            first = keys[key]
+            message = (
+                f'tool "{key}" is listed twice (first at line {first.line}, column {first.column})'
+            )
+            top.issues.add(key_node, "tools", message)
+            continue
+        keys[key] = key_node
+        owner = GLOBAL_OWNER if key == WILDCARD else key
+        ctx = RuleContext(top.issues, key, owner, declared)
+        compiled[key] = _tool_rules(value, path, ctx)
+    return compiled
+
+
+def _tool_rules(node: LNode, path: str, ctx: RuleContext) -> tuple[Rule, ...]:
+    if isinstance(node, LScalar) and node.value is None:
+        return ()  # `tool_name:` with nothing after it lists the tool with no rules
+    if not isinstance(node, LMap):
+        ctx.issues.add(
+            node, path, f"a tool entry must be a mapping with rules, got {describe(node)}"
+        )
+        return ()
+    items = Fields(node, path, ctx.issues, ("rules",)).sequence("rules")
+    rules = (compile_rule(item, f"{path}.rules[{i}]", ctx) for i, item in enumerate(_items(items)))
+    return tuple(rule for rule in rules if rule is not None)
+
+
+def _items(node: LSeq | None) -> list[LNode]:
+    return node.items if node is not None else []
+
+
+def _declared_counters(tools: LMap) -> dict[tuple[str, str], CounterDecl]:
+    """First pass: every well-formed counter declaration, first declaration wins."""
+    declared: dict[tuple[str, str], CounterDecl] = {}
+    for key, _, value in _entries(tools):
+        owner = GLOBAL_OWNER if key == WILDCARD else key
+        rules = _lookup(value, "rules")
+        for index, rule in enumerate(rules.items if isinstance(rules, LSeq) else ()):
+            found = _declaration(rule)
+            if found is not None and (owner, found[0]) not in declared:
+                ref = CounterRef(owner, found[0], WINDOWS[found[1]])
+                declared[(owner, found[0])] = CounterDecl(ref, f"tools.{key}.rules[{index}]")
+    return declared
+
+
+def _declaration(rule: LNode) -> tuple[str, str] | None:
+    """(counter name, window name) that a rule declares, if it declares one cleanly."""
+    rate = _text(_lookup(rule, "rate_limit"))
+    if rate is not None:
+        match = RATE_PATTERN.match(rate.strip())
+        if match and match.group(2) in WINDOWS:
+            return f"_rate_{match.group(2)}", match.group(2)
+        return None
+    state = _lookup(rule, "state")
+    counter, window = _text(_lookup(state, "counter")), _text(_lookup(state, "window"))
+    if counter and window in WINDOWS:
+        return counter, window
+    return None
+
+
+def _lookup(node: LNode | None, key: str) -> LNode | None:
+    if isinstance(node, LMap):
+        for key_node, value in node.entries:
+            if isinstance(key_node, LScalar) and key_node.value == key:
+                return value
+    return None
+
+
+def _text(node: LNode | None) -> str | None:
+    return node.value if isinstance(node, LScalar) and isinstance(node.value, str) else None

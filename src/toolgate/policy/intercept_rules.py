@@ -1,0 +1,224 @@
+"""Compiling one Intercept rule: its action, conditions, `rate_limit` shorthand and `state` counter.
+
+Counter bounds. `rate_limit: N/w` is a counter `_rate_<w>` whose value before the call must be
+below N: N calls per window. A full-form counter's bound is the first `lt`/`lte` condition on its
+own path. The condition itself reads the value before the call (so rule order decides which rule
+denies first), and the atomic reservation then admits the call only if the value *after* adding
+this call's amount still satisfies it: `lte L` admits while value + amount <= L, `lt L` while
+value + amount < L (on whole numbers that is Intercept's "lt N means N-1"). So `lte 10` with
+`increment: 1` allows exactly 10 calls and a spend cap is never overshot, as in Intercept.
+`FULL_FORM_BOUND_AFTER` names that choice. A `state` counter with no `lt`/`lte` on its own path
+only counts (Intercept never incremented such a counter).
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+
+from toolgate.policy import messages
+from toolgate.policy.decision import DAY, HOUR, MINUTE, Bound, Charge, CounterRef, Window
+from toolgate.policy.durations import DurationError, parse_duration
+from toolgate.policy.intercept_conditions import RuleContext, compile_condition
+from toolgate.policy.located import LMap, LNode, LScalar, describe
+from toolgate.policy.model import Action, Condition, CounterSpec, Rule, rule_label
+from toolgate.policy.numbers import as_decimal, policy_number, render
+from toolgate.policy.operators import LIMIT_OPS, Op
+from toolgate.policy.paths import ArgPath, PathError, parse_arg_path
+from toolgate.policy.schema import Fields
+
+RULE_KEYS = ("name", "action", "rate_limit", "conditions", "on_deny", "state", "approval_timeout")
+STATE_KEYS = ("counter", "window", "increment", "increment_from")
+ACTIONS = tuple(action.value for action in Action)
+WINDOWS: dict[str, Window] = {"minute": MINUTE, "hour": HOUR, "day": DAY}
+DEFAULT_APPROVAL_TIMEOUT_SECONDS = 900.0  # our choice when a rule gives no approval_timeout
+FULL_FORM_BOUND_AFTER = True  # see the module docstring
+RATE_PATTERN = re.compile(r"([0-9]+)/([A-Za-z]+)\Z")
+
+
+def compile_rule(node: LNode, path: str, ctx: RuleContext) -> Rule | None:
+    if not isinstance(node, LMap):
+        ctx.issues.add(node, path, f"a rule must be a mapping, got {describe(node)}")
+        return None
+    before = len(ctx.issues.errors)
+    fields = Fields(node, path, ctx.issues, RULE_KEYS)
+    on_deny = fields.string("on_deny") or None
+    if fields.present("rate_limit"):
+        rule = _rate_limit_rule(fields, ctx, on_deny)
+    else:
+        rule = _full_rule(fields, ctx, on_deny)
+    if rule is None and len(ctx.issues.errors) == before:  # never drop a rule silently
+        ctx.issues.add(node, path, "this rule could not be compiled")
+    return rule if len(ctx.issues.errors) == before else None
+
+
+def _full_rule(fields: Fields, ctx: RuleContext, on_deny: str | None) -> Rule | None:
+    name = fields.string("name", required=True)
+    chosen = fields.choice("action", ACTIONS, Action.EVALUATE.value)
+    action = Action(chosen) if chosen else None
+    conditions, written = _conditions(fields, ctx)
+    timeout = _approval_timeout(fields, action)
+    if action is Action.EVALUATE and written == 0:
+        message = "an evaluate rule needs at least one condition (use action: deny to block)"
+        fields.error("conditions", message)
+    if action is Action.DENY and written > 0:
+        fields.error("conditions", "a deny rule must not have conditions")
+    counter = None
+    if "state" in fields.values:
+        if action is not Action.EVALUATE and action is not None:
+            fields.error("state", f"state cannot be used with action {action.value}")
+        counter = _state(fields, ctx, conditions, name, on_deny)
+    if action is None:
+        return None
+    return Rule(
+        fields.path, name, action, conditions, on_deny, ctx.tool_key, counter, timeout, None
+    )
+
+
+def _conditions(fields: Fields, ctx: RuleContext) -> tuple[tuple[Condition, ...], int]:
+    """The compiled conditions and how many were written (compiled or not)."""
+    items = fields.sequence("conditions")
+    if items is None:
+        return (), 0
+    compiled = []
+    for index, item in enumerate(items.items):
+        condition = compile_condition(item, f"{fields.path}.conditions[{index}]", ctx)
+        if condition is not None:
+            compiled.append(condition)
+    return tuple(compiled), len(items.items)
+
+
+def _approval_timeout(fields: Fields, action: Action | None) -> float | None:
+    if not fields.present("approval_timeout"):
+        return DEFAULT_APPROVAL_TIMEOUT_SECONDS if action is Action.REQUIRE_APPROVAL else None
+    if action is not Action.REQUIRE_APPROVAL:
+        fields.error(
+            "approval_timeout", "approval_timeout is only valid with action require_approval"
+        )
+        return None
+    text = fields.string("approval_timeout")
+    if text is None:
+        return None
+    try:
+        return parse_duration(text)
+    except DurationError as exc:
+        fields.error("approval_timeout", f"approval_timeout: {exc}")
+        return None
+
+
+def _rate_limit_rule(fields: Fields, ctx: RuleContext, on_deny: str | None) -> Rule | None:
+    name = fields.string("name") or None
+    for key in ("conditions", "state"):
+        if key in fields.values:
+            message = "rate_limit cannot be combined with conditions or state; use separate rules"
+            fields.error(key, message + " or the full form")
+    action = fields.choice("action", ACTIONS, Action.EVALUATE.value)
+    if action is not None and action != Action.EVALUATE.value:
+        fields.error("action", f'rate_limit cannot be used with action "{action}"')
+    if "approval_timeout" in fields.values:
+        fields.error(
+            "approval_timeout", "approval_timeout is only valid with action require_approval"
+        )
+    parsed = _parse_rate(fields)
+    if parsed is None:
+        return None
+    count, window = parsed
+    ref = _declare(fields, ctx, f"_rate_{window}", WINDOWS[window])
+    rate = f"{count}/{window}"
+    message = on_deny or messages.rate_limited(ctx.tool_key, rate, rule_label(name, fields.path))
+    bound = Bound(Decimal(count), inclusive=False, after=False)
+    charge = Charge(ref, Decimal(1), bound, fields.path, message)
+    spec = CounterSpec(ref, Decimal(1), None, bound, message, charge)
+    return Rule(fields.path, name, Action.EVALUATE, (), on_deny, ctx.tool_key, spec, None, rate)
+
+
+def _parse_rate(fields: Fields) -> tuple[int, str] | None:
+    text = fields.string("rate_limit")
+    if text is None:
+        return None
+    match = RATE_PATTERN.match(text.strip())
+    if match is None:
+        fields.error(
+            "rate_limit", f'rate_limit must look like "10/minute" (N/minute|hour|day), got "{text}"'
+        )
+        return None
+    count, window = int(match.group(1)), match.group(2)
+    if count <= 0:
+        fields.error(
+            "rate_limit", f'rate_limit count must be a positive integer, got "{match.group(1)}"'
+        )
+    if window not in WINDOWS:
+        fields.error("rate_limit", f'rate_limit window must be minute, hour or day, got "{window}"')
+    return (count, window) if count > 0 and window in WINDOWS else None
+
+
+def _declare(fields: Fields, ctx: RuleContext, counter: str, window: Window) -> CounterRef:
+    declared = ctx.counters.get((ctx.owner, counter))
+    if declared is not None and declared.rule_id != fields.path:
+        fields.error(
+            "state" if "state" in fields.values else "rate_limit",
+            f'counter "{counter}" of "{ctx.owner}" is already declared by {declared.rule_id}',
+        )
+    return CounterRef(ctx.owner, counter, window)
+
+
+def _state(
+    rule: Fields,
+    ctx: RuleContext,
+    conditions: tuple[Condition, ...],
+    name: str | None,
+    on_deny: str | None,
+) -> CounterSpec | None:
+    node = rule.mapping("state")
+    if node is None:
+        return None
+    before = len(ctx.issues.errors)
+    fields = Fields(node, f"{rule.path}.state", ctx.issues, STATE_KEYS)
+    counter = fields.string("counter", required=True)
+    window = fields.choice("window", tuple(WINDOWS), None)
+    increment, source = _amount(fields)
+    if counter is None or window is None or (increment is None and source is None):
+        if len(ctx.issues.errors) == before:  # never drop a counter silently
+            ctx.issues.add(node, fields.path, "this state block could not be compiled")
+        return None
+    ref = _declare(rule, ctx, counter, WINDOWS[window])
+    bound = _limit(ref, conditions)
+    message = on_deny or messages.counter_exhausted(ctx.tool_key, ref, rule_label(name, rule.path))
+    charge = Charge(ref, increment, bound, rule.path, message) if increment is not None else None
+    # A before-call bound is the lt/lte condition itself, which the evaluator has just checked.
+    precheck = bound is not None and bound.after
+    return CounterSpec(ref, increment, source, bound, message, charge, precheck)
+
+
+def _amount(fields: Fields) -> tuple[Decimal | None, ArgPath | None]:
+    """(fixed increment, increment_from path); exactly one is set when both are valid."""
+    if "increment" in fields.values and "increment_from" in fields.values:
+        fields.error("increment_from", "use either increment or increment_from, not both")
+        return None, None
+    if "increment_from" in fields.values:
+        text = fields.string("increment_from", required=True)
+        try:
+            return None, parse_arg_path(text) if text is not None else None
+        except PathError as exc:
+            fields.error("increment_from", f"increment_from: {exc}")
+            return None, None
+    node = fields.get("increment")
+    if node is None:
+        return Decimal(1), None  # Intercept's default increment
+    number = policy_number(node.value) if isinstance(node, LScalar) else None
+    if number is None or number <= 0:
+        given = render(number) if number is not None else describe(node)
+        fields.error("increment", f"increment must be a number greater than 0, got {given}")
+        return None, None
+    return as_decimal(number), None
+
+
+def _limit(ref: CounterRef, conditions: tuple[Condition, ...]) -> Bound | None:
+    """The bound from the first lt/lte condition on the counter's own path, if any."""
+    for condition in conditions:
+        if condition.counter == ref and condition.op in LIMIT_OPS:
+            limit = policy_number(condition.operand)
+            if limit is not None:
+                inclusive = condition.op is Op.LTE
+                return Bound(as_decimal(limit), inclusive=inclusive, after=FULL_FORM_BOUND_AFTER)
+    return None

@@ -1,0 +1,152 @@
+"""The compiled policy: immutable, dialect-neutral, shaped so that evaluation does little work.
+
+A loader turns a file into a `Policy`; the evaluator only reads it. Rules are grouped per tool into
+a `ToolPlan` (the tool's own rules followed by the `"*"` rules, with the counters they read worked
+out in advance), kept in a dict by tool name, so a call costs O(rules of its tool) whatever the
+number of tools. Conditions carry a compiled `check`; regexes are compiled at load time.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+from toolgate.policy.decision import Bound, Charge, CounterRef
+from toolgate.policy.numbers import render
+from toolgate.policy.operators import Op
+from toolgate.policy.paths import ArgPath
+
+WILDCARD = "*"
+
+#: Reads a condition's path from the call's arguments or counter values and applies its operator.
+Check = Callable[[Mapping[str, object], Mapping[CounterRef, Decimal]], bool]
+
+
+class Action(enum.Enum):
+    EVALUATE = "evaluate"  # every condition must hold, else deny
+    DENY = "deny"  # always deny
+    REQUIRE_APPROVAL = "require_approval"  # when every condition holds, a human must approve
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Condition:
+    path: str  # as written, e.g. "args.amount" or "state.create_refund.daily_spend"
+    op: Op
+    operand: object  # the policy's value, as plain data (tuples for lists)
+    check: Check
+    counter: CounterRef | None = None  # set when the path reads a counter
+    parts: tuple[str, ...] = ()  # the argument path's steps when it reads an argument
+
+    def describe(self) -> str:
+        operand = self.operand
+        if isinstance(operand, str):
+            text = f'"{operand}"'
+        elif isinstance(operand, tuple):
+            text = "[" + ", ".join(render(item) for item in operand) + "]"
+        elif isinstance(operand, bool):
+            text = str(operand).lower()
+        else:
+            text = render(operand)
+        return f"{self.path} {self.op.value} {text}"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class CounterSpec:
+    """A counter a rule adds to on every allowed call, and the bound the reservation checks."""
+
+    ref: CounterRef
+    increment: Decimal | None  # a fixed amount, or None when read from `increment_from`
+    increment_from: ArgPath | None
+    bound: Bound | None  # None: the counter only counts (no lt/lte condition on its own path)
+    limit_message: str  # what the agent is told when the bound does not admit the call
+    fixed_charge: Charge | None = None  # prebuilt when the amount is fixed
+    precheck: bool = True  # False when a condition of the rule already is the bound
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Rule:
+    rule_id: str  # "tools.<key as written>.rules[<i>]"
+    name: str | None
+    action: Action
+    conditions: tuple[Condition, ...]
+    on_deny: str | None
+    tool_key: str  # the entry the rule sits under ("*" included)
+    counter: CounterSpec | None = None
+    approval_timeout_seconds: float | None = None
+    rate_limit: str | None = None  # the shorthand as written, e.g. "10/minute"
+
+    @property
+    def label(self) -> str:
+        return rule_label(self.name, self.rule_id)
+
+
+def rule_label(name: str | None, rule_id: str) -> str:
+    """How messages refer to a rule: by name when it has one, else by its id."""
+    return f'rule "{name}"' if name else f"rule {rule_id}"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class ToolPlan:
+    """What evaluating a call to one tool needs: its rules then the "*" rules, in order."""
+
+    rules: tuple[Rule, ...]
+    counters_needed: tuple[CounterRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Approvals:
+    """The top-level `approvals:` block (carried for the approvals layer; unused by evaluation)."""
+
+    webhook_url: str | None = None
+    dedupe_window_seconds: float | None = None
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Policy:
+    file: str
+    revision: str  # the first 12 hex digits of the SHA-256 of the file's bytes
+    dialect: str  # "intercept"
+    description: str | None
+    default_deny: bool
+    hidden: frozenset[str]
+    hide_all: bool
+    tools: Mapping[str, tuple[Rule, ...]]  # every entry as written, "*" included, in file order
+    plans: Mapping[str, ToolPlan]  # listed tools ("*" is not a listing)
+    unlisted: ToolPlan  # tools not listed under `default: allow`: the "*" rules alone
+    approvals: Approvals | None = None
+
+    @property
+    def tool_count(self) -> int:
+        """Entries under `tools:`, the `"*"` entry included."""
+        return len(self.tools)
+
+    @property
+    def rule_count(self) -> int:
+        return sum(len(rules) for rules in self.tools.values())
+
+    def plan_for(self, tool: str) -> ToolPlan | None:
+        """The rules that apply to `tool`, or None when `default: deny` refuses it unlisted."""
+        plan = self.plans.get(tool)
+        if plan is None and not self.default_deny:
+            return self.unlisted
+        return plan
+
+
+def build_plans(tools: Mapping[str, tuple[Rule, ...]]) -> tuple[dict[str, ToolPlan], ToolPlan]:
+    """One plan per listed tool, plus the plan for unlisted tools."""
+    wildcard = tools.get(WILDCARD, ())
+    plans = {key: _plan(rules + wildcard) for key, rules in tools.items() if key != WILDCARD}
+    return plans, _plan(wildcard)
+
+
+def _plan(rules: tuple[Rule, ...]) -> ToolPlan:
+    needed: dict[CounterRef, None] = {}
+    for rule in rules:
+        for condition in rule.conditions:
+            if condition.counter is not None:
+                needed[condition.counter] = None
+        if rule.counter is not None and rule.counter.bound is not None:
+            needed[rule.counter.ref] = None
+    return ToolPlan(rules, tuple(needed))
