@@ -56,7 +56,15 @@ def time_server() -> list[str]:
 
 
 def inspector_cli() -> list[str]:
-    entry = NODE_MODULES / "@modelcontextprotocol" / "inspector" / "clients" / "launcher" / "build" / "index.js"
+    entry = (
+        NODE_MODULES
+        / "@modelcontextprotocol"
+        / "inspector"
+        / "clients"
+        / "launcher"
+        / "build"
+        / "index.js"
+    )
     return [node(), require(entry, "the MCP Inspector (npm)")]
 
 

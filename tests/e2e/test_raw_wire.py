@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from tests.e2e.support import (
+    RawClient,
     audit_events,
     everything_server,
     raw_client,
@@ -39,10 +40,7 @@ MODERN_META = {
 }
 
 
-async def call_line(client: object, msg_id: int, name: str, arguments: object) -> bytes:
-    from tests.e2e.support import RawClient
-
-    assert isinstance(client, RawClient)
+async def call_line(client: RawClient, msg_id: int, name: str, arguments: object) -> bytes:
     await client.send(
         {
             "jsonrpc": "2.0",
@@ -146,7 +144,10 @@ tools:
     args = {"source_timezone": "UTC", "time": "12:00", "target_timezone": "Asia/Tokyo"}
     call = {"name": "convert_time", "arguments": args, "_meta": MODERN_META}
     lines = {}
-    for label, command in [("direct", time_server()), ("gateway", toolgate(policy, time_server(), home))]:
+    for label, command in [
+        ("direct", time_server()),
+        ("gateway", toolgate(policy, time_server(), home)),
+    ]:
         async with raw_client(command) as client:
             await client.send({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": call})
             lines[label] = await client.response_line(1)
@@ -163,13 +164,28 @@ tools:
 
 
 MALFORMED: list[tuple[str, bytes]] = [
-    ("arguments as array", b'{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"echo","arguments":[1]}}'),
-    ("arguments as string", b'{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"echo","arguments":"x"}}'),
-    ("arguments null", b'{"jsonrpc":"2.0","id":13,"method":"tools/call","params":{"name":"echo","arguments":null}}'),
+    (
+        "arguments as array",
+        b'{"jsonrpc":"2.0","id":11,"method":"tools/call","params":{"name":"echo","arguments":[1]}}',
+    ),
+    (
+        "arguments as string",
+        b'{"jsonrpc":"2.0","id":12,"method":"tools/call","params":{"name":"echo","arguments":"x"}}',
+    ),
+    (
+        "arguments null",
+        b'{"jsonrpc":"2.0","id":13,"method":"tools/call","params":{"name":"echo","arguments":null}}',
+    ),
     ("missing name", b'{"jsonrpc":"2.0","id":14,"method":"tools/call","params":{"arguments":{}}}'),
-    ("name not a string", b'{"jsonrpc":"2.0","id":15,"method":"tools/call","params":{"name":7,"arguments":{}}}'),
+    (
+        "name not a string",
+        b'{"jsonrpc":"2.0","id":15,"method":"tools/call","params":{"name":7,"arguments":{}}}',
+    ),
     ("params not an object", b'{"jsonrpc":"2.0","id":16,"method":"tools/call","params":[]}'),
-    ("batch array", b'[{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"echo","arguments":{}}}]'),
+    (
+        "batch array",
+        b'[{"jsonrpc":"2.0","id":17,"method":"tools/call","params":{"name":"echo","arguments":{}}}]',
+    ),
     ("invalid JSON", b'{"jsonrpc":"2.0","id":18,"method":"tools/call","params":{"name":'),
     ("null id", b'{"jsonrpc":"2.0","id":null,"method":"tools/call","params":{"name":"echo"}}'),
 ]
@@ -189,7 +205,11 @@ async def test_malformed_calls_are_answered_with_errors_and_none_reaches_the_ser
             answer = orjson.loads(await client.read_line())
             assert "error" in answer, label
             assert answer["error"]["code"] in (-32700, -32600, -32602), label
-        oversized = b'{"jsonrpc":"2.0","id":19,"method":"tools/call","params":{"name":"echo","arguments":{"m":"' + b"x" * 8000 + b'"}}}'
+        oversized = (
+            b'{"jsonrpc":"2.0","id":19,"method":"tools/call","params":{"name":"echo","arguments":{"m":"'
+            + b"x" * 8000
+            + b'"}}}'
+        )
         await client.send_line(oversized)
         answer = orjson.loads(await client.read_line())
         assert answer["id"] == 19
@@ -226,7 +246,11 @@ async def test_fifty_concurrent_calls_against_ten_per_minute_let_exactly_ten_thr
         answers = [orjson.loads(await client.response_line(100 + i)) for i in range(50)]
     denied = [a for a in answers if a["result"].get("isError")]
     assert len(denied) == 40
-    calls = [m for m in map(orjson.loads, server_log.read_bytes().splitlines()) if m.get("method") == "tools/call"]
+    calls = [
+        m
+        for m in map(orjson.loads, server_log.read_bytes().splitlines())
+        if m.get("method") == "tools/call"
+    ]
     assert len(calls) == 10
 
 
@@ -240,7 +264,9 @@ async def test_a_daily_counter_survives_a_restart(
         async with raw_client(toolgate(policy, stub_server(), home)) as client:
             await client.initialize()
             for i in range(count):
-                answer = orjson.loads(await call_line(client, first_id + i, "echo", {"message": "m"}))
+                answer = orjson.loads(
+                    await call_line(client, first_id + i, "echo", {"message": "m"})
+                )
                 allowed.append(not answer["result"].get("isError"))
         return allowed
 
@@ -251,7 +277,9 @@ async def test_a_daily_counter_survives_a_restart(
 async def test_a_failed_upstream_call_gives_its_counter_back(
     home: Path, write_policy: Callable[[str], Path]
 ) -> None:
-    policy = write_policy('version: "1"\ntools:\n  "*":\n    rules:\n      - rate_limit: 2/minute\n')
+    policy = write_policy(
+        'version: "1"\ntools:\n  "*":\n    rules:\n      - rate_limit: 2/minute\n'
+    )
     async with raw_client(toolgate(policy, everything_server(), home)) as client:
         await client.initialize()
         for i in range(4):  # the server answers these with an error: they must not count

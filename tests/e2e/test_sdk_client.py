@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import Client, StdioServerParameters
 from mcp.types import CallToolResult
 
+from mcp import Client, StdioServerParameters
 from tests.e2e.support import everything_server, time_server, toolgate
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]

@@ -84,7 +84,9 @@ CALL = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"x","arg
 
 
 async def test_requests_and_responses_pass_as_their_original_bytes() -> None:
-    odd = b'{ "jsonrpc" : "2.0", "id": "a", "method": "custom/thing", "params": {"z": 1, "a": [2]} }'
+    odd = (
+        b'{ "jsonrpc" : "2.0", "id": "a", "method": "custom/thing", "params": {"z": 1, "a": [2]} }'
+    )
     async with relay_running() as h:
         await h.client.send(odd)
         assert await h.server_gets() == odd
@@ -106,7 +108,9 @@ async def test_invalid_json_is_answered_and_never_forwarded_and_the_relay_keeps_
 
 async def test_an_oversized_line_is_refused_with_its_id_and_the_relay_keeps_serving() -> None:
     async with relay_running(max_line=2048) as h:
-        big = b'{"jsonrpc":"2.0","id":77,"method":"tools/call","params":{"x":"' + b"a" * 5000 + b'"}}'
+        big = (
+            b'{"jsonrpc":"2.0","id":77,"method":"tools/call","params":{"x":"' + b"a" * 5000 + b'"}}'
+        )
         await h.client.send_raw(big[:1000])
         await h.client.send_raw(big[1000:] + b"\n")
         answer = await h.client_gets()
@@ -174,7 +178,10 @@ async def test_server_requests_and_client_answers_pass_through_untouched() -> No
         assert await h.server_gets() == answer
 
 
-INIT = b'{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"elicitation":{}},"clientInfo":{"name":"t","version":"1"}}}'
+INIT = (
+    b'{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25",'
+    b'"capabilities":{"elicitation":{}},"clientInfo":{"name":"t","version":"1"}}}'
+)
 
 
 async def test_initialize_advertises_tool_list_changes_and_keeps_every_other_field() -> None:

@@ -62,11 +62,15 @@ def run(
     ] = None,
     state_dir: Annotated[
         Path | None,
-        typer.Option(help="Directory for counters and the audit salt [default: ~/.toolgate/state]."),
+        typer.Option(
+            help="Directory for counters and the audit salt [default: ~/.toolgate/state]."
+        ),
     ] = None,
     audit_log: Annotated[
         Path | None,
-        typer.Option(help="Decision log (JSON lines) [default: ~/.toolgate/audit/decisions.jsonl]."),
+        typer.Option(
+            help="Decision log (JSON lines) [default: ~/.toolgate/audit/decisions.jsonl]."
+        ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "warning",
     max_line_bytes: Annotated[
@@ -78,7 +82,9 @@ def run(
     ] = None,
     counter_store: Annotated[
         str | None,
-        typer.Option(help="Counter store URL: memory:// or sqlite:///PATH [default: SQLite in the state dir]."),
+        typer.Option(
+            help="Counter store URL: memory:// or sqlite:///PATH [default: SQLite in state dir]."
+        ),
     ] = None,
 ) -> None:
     from toolgate.app.run import run_gateway

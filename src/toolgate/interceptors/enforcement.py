@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from toolgate.audit.event import hash_arguments
+from toolgate.audit.event import UpstreamOutcome, hash_arguments
 from toolgate.audit.recorder import AuditRecorder, PendingEvent
 from toolgate.clock import Clock
 from toolgate.errors import StoreError
@@ -90,7 +90,9 @@ class PolicyEnforcer:
             started=started,
         )
         if isinstance(call, BadCall):
-            await self.audit.finish_local(event, "error", Reason.INVALID_CALL.value, None, call.reason)
+            await self.audit.finish_local(
+                event, "error", Reason.INVALID_CALL.value, None, call.reason
+            )
             return Respond(error_response(request.id, codes.INVALID_PARAMS, call.reason))
         event.tool = call.name
         event.arg_keys = sorted(call.arguments)
@@ -100,7 +102,9 @@ class PolicyEnforcer:
         except StoreError as exc:
             log.error("counter store failed; denying %s: %s", call.name, exc)
             text = "the counter store is unavailable, so this call cannot be checked"
-            return await self._deny(request, event, text, "error", Reason.INVALID_CALL, None, modern)
+            return await self._deny(
+                request, event, text, "error", Reason.INVALID_CALL, None, modern
+            )
 
     async def _decide(
         self,
@@ -156,7 +160,9 @@ class PolicyEnforcer:
                     await self.ledger.rollback(reservation)
                 except StoreError as exc:
                     log.error("could not roll back counters after a failed call: %s", exc)
-            upstream = "error" if response.is_error else ("is_error" if failed else "ok")
+            upstream: UpstreamOutcome = (
+                "error" if response.is_error else ("is_error" if failed else "ok")
+            )
             await self.audit.finish_forwarded(event, upstream, self.clock.monotonic())
             return None
 

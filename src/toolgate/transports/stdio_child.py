@@ -7,6 +7,7 @@ then SIGTERM, then SIGKILL.
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import signal
 from collections.abc import Sequence
@@ -66,17 +67,13 @@ class StdioChild:
         if not self._stdin_closed:
             self._stdin_closed = True
             async with self._lock:
-                try:
+                with contextlib.suppress(anyio.BrokenResourceError, OSError):
                     await self._stdin.aclose()
-                except (anyio.BrokenResourceError, OSError):
-                    pass
 
     def forward_signal(self, signum: int) -> None:
         if self.process.returncode is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 self.process.send_signal(signal.Signals(signum))
-            except ProcessLookupError:
-                pass
 
     async def wait(self) -> int:
         return await self.process.wait()
