@@ -278,7 +278,7 @@ async def test_a_failed_upstream_call_gives_its_counter_back(
     home: Path, write_policy: Callable[[str], Path]
 ) -> None:
     policy = write_policy(
-        'version: "1"\ntools:\n  "*":\n    rules:\n      - rate_limit: 2/minute\n'
+        'version: "1"\ntools:\n  "*":\n    rules:\n      - rate_limit: 2/day\n'
     )
     async with raw_client(toolgate(policy, everything_server(), home)) as client:
         await client.initialize()
