@@ -1,0 +1,51 @@
+"""Run settings: defaults under TOOLGATE_HOME, namespaces per server, flag validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from toolgate.app.settings import resolve_run_settings
+from toolgate.errors import ConfigError
+
+
+def settings(command: list[str], **overrides: object):  # type: ignore[no-untyped-def]
+    options: dict[str, object] = {
+        "state_dir": None,
+        "audit_log": None,
+        "max_line": None,
+        "namespace": None,
+        "store_url": None,
+    }
+    options.update(overrides)
+    return resolve_run_settings(Path("p.yaml"), command, **options)  # type: ignore[arg-type]
+
+
+def test_defaults_live_under_toolgate_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TOOLGATE_HOME", str(tmp_path))
+    resolved = settings(["srv"])
+    assert resolved.state_dir == tmp_path / "state"
+    assert resolved.audit_log == tmp_path / "audit" / "decisions.jsonl"
+    assert resolved.counter_store_url.startswith("sqlite:///")
+
+
+def test_different_servers_get_different_counter_namespaces() -> None:
+    assert settings(["srv", "a"]).counter_namespace != settings(["srv", "b"]).counter_namespace
+    assert settings(["srv", "a"]).counter_namespace == settings(["srv", "a"]).counter_namespace
+    assert settings(["srv", "a"], namespace="fleet").counter_namespace == "fleet"
+
+
+@pytest.mark.parametrize(
+    ("command", "overrides", "message"),
+    [
+        ([], {}, "no upstream server command"),
+        (["srv"], {"max_line": 10}, "at least"),
+        (["srv"], {"namespace": "  "}, "must not be empty"),
+    ],
+)
+def test_bad_settings_are_refused_with_a_clear_message(
+    command: list[str], overrides: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        settings(command, **overrides)

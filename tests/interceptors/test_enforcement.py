@@ -1,0 +1,245 @@
+"""The enforcement interceptor, driven directly with a memory store and a fake clock."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from toolgate.audit.event import DecisionEvent
+from toolgate.audit.recorder import AuditRecorder
+from toolgate.clock import FakeClock
+from toolgate.errors import StoreError
+from toolgate.interceptors.enforcement import EnforcementSettings, PolicyEnforcer
+from toolgate.interceptors.policy_source import PolicySource
+from toolgate.jsonrpc.message import Message, parse, result_response
+from toolgate.pipeline.session import Session
+from toolgate.pipeline.types import Forward, Outcome, Respond
+from toolgate.quota.ledger import Ledger
+from toolgate.stores.base import BucketKey, ReserveItem, ReserveResult
+from toolgate.stores.memory import MemoryCounterStore
+
+pytestmark = pytest.mark.anyio
+
+POLICY = """
+version: "1"
+hide: [secret]
+tools:
+  pay:
+    rules:
+      - name: cap
+        conditions: [{path: state.pay.spent, op: lte, value: 10}]
+        state: {counter: spent, window: day, increment_from: args.amount}
+        on_deny: "spend cap reached"
+  ask:
+    rules:
+      - {name: human, action: require_approval}
+  "*":
+    rules:
+      - rate_limit: 100/minute
+"""
+
+
+@dataclass
+class ListSink:
+    events: list[DecisionEvent] = field(default_factory=list)
+
+    async def emit(self, event: DecisionEvent) -> None:
+        self.events.append(event)
+
+    async def aclose(self) -> None:
+        return None
+
+
+class SilentClient:
+    async def receive(self) -> bytes:
+        return b""
+
+    async def send(self, data: bytes) -> None:
+        return None
+
+
+class BrokenStore(MemoryCounterStore):
+    async def reserve(self, items: Sequence[ReserveItem]) -> ReserveResult:
+        raise StoreError("disk on fire")
+
+    async def get(self, buckets: Sequence[BucketKey]) -> list[Decimal]:
+        raise StoreError("disk on fire")
+
+
+@dataclass
+class Rig:
+    enforcer: PolicyEnforcer
+    sink: ListSink
+    session: Session
+    next_id: int = 0
+
+    async def call(self, name: Any, arguments: Any = None, *, modern: bool = False) -> Outcome:
+        self.next_id += 1
+        params: dict[str, Any] = {"name": name}
+        if arguments is not None:
+            params["arguments"] = arguments
+        if modern:
+            params["_meta"] = {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}
+        request = {"jsonrpc": "2.0", "id": self.next_id, "method": "tools/call", "params": params}
+        message = parse(orjson.dumps(request))
+        assert isinstance(message, Message)
+
+        async def forward(_: Message) -> Outcome:
+            return Forward()
+
+        return await self.enforcer(message, self.session, forward)
+
+    async def settle(self, outcome: Outcome, result: dict[str, Any]) -> None:
+        assert isinstance(outcome, Forward)
+        assert outcome.on_response is not None
+        response = parse(result_response(self.next_id, result))
+        assert isinstance(response, Message)
+        await outcome.on_response(response)
+
+
+def build(tmp_path: Path, store: MemoryCounterStore | None = None) -> Rig:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    clock = FakeClock()
+    sink = ListSink()
+    enforcer = PolicyEnforcer(
+        PolicySource(policy),
+        Ledger(store if store is not None else MemoryCounterStore(clock), "test", clock),
+        AuditRecorder(sink, clock),
+        clock,
+        EnforcementSettings(salt=b"s" * 32),
+    )
+    return Rig(enforcer, sink, Session(SilentClient(), "ses_test"))
+
+
+def answer(outcome: Outcome) -> dict[str, Any]:
+    assert isinstance(outcome, Respond)
+    decoded: dict[str, Any] = orjson.loads(outcome.data)
+    return decoded
+
+
+async def test_an_allowed_call_is_forwarded_unchanged_and_logged_when_it_settles(
+    tmp_path: Path,
+) -> None:
+    rig = build(tmp_path)
+    outcome = await rig.call("pay", {"amount": 4})
+    assert isinstance(outcome, Forward)
+    assert outcome.data is None
+    assert rig.sink.events == []
+    await rig.settle(outcome, {"content": []})
+    (event,) = rig.sink.events
+    assert (event.outcome, event.upstream, event.tool) == ("allowed", "ok", "pay")
+    assert event.arg_keys == ["amount"]
+    assert event.args_hash is not None and "4" not in event.args_hash.split(":")[0]
+
+
+async def test_a_spend_cap_denies_the_call_that_would_cross_it(tmp_path: Path) -> None:
+    rig = build(tmp_path)
+    first = await rig.call("pay", {"amount": 6})
+    await rig.settle(first, {"content": []})
+    denied = answer(await rig.call("pay", {"amount": 5}))
+    assert denied["result"]["content"][0]["text"] == "[POLICY DENIED] spend cap reached"
+    assert denied["result"]["_meta"]["dev.toolgate/decision"]["reason"] == "limit"
+    allowed = await rig.call("pay", {"amount": 4})
+    assert isinstance(allowed, Forward)
+
+
+async def test_an_is_error_result_gives_the_spend_back(tmp_path: Path) -> None:
+    rig = build(tmp_path)
+    failed = await rig.call("pay", {"amount": 10})
+    await rig.settle(failed, {"content": [], "isError": True})
+    again = await rig.call("pay", {"amount": 10})
+    assert isinstance(again, Forward)
+    assert rig.sink.events[0].upstream == "is_error"
+
+
+async def test_a_negative_amount_is_refused_and_logged_as_an_error(tmp_path: Path) -> None:
+    rig = build(tmp_path)
+    refused = answer(await rig.call("pay", {"amount": -100}))
+    assert refused["result"]["isError"] is True
+    assert rig.sink.events[-1].outcome == "error"
+
+
+@pytest.mark.parametrize(("name", "arguments"), [("pay", [1]), ("pay", "x"), (None, {}), (7, {})])
+async def test_malformed_params_get_an_invalid_params_error(
+    tmp_path: Path, name: Any, arguments: Any
+) -> None:
+    rig = build(tmp_path)
+    refused = answer(await rig.call(name, arguments))
+    assert refused["error"]["code"] == -32602
+    assert rig.sink.events[-1].outcome == "error"
+
+
+async def test_a_failing_store_denies_instead_of_forwarding(tmp_path: Path) -> None:
+    rig = build(tmp_path, BrokenStore(FakeClock()))
+    refused = answer(await rig.call("pay", {"amount": 1}))
+    assert refused["result"]["isError"] is True
+    assert "counter store is unavailable" in refused["result"]["content"][0]["text"]
+
+
+async def test_approval_rules_deny_with_an_honest_message_in_this_build(tmp_path: Path) -> None:
+    rig = build(tmp_path)
+    refused = answer(await rig.call("ask", {}))
+    assert "approval is not available in this build" in refused["result"]["content"][0]["text"]
+
+
+async def test_modern_requests_get_modern_denials(tmp_path: Path) -> None:
+    rig = build(tmp_path)
+    refused = answer(await rig.call("ask", {}, modern=True))
+    assert refused["result"]["resultType"] == "complete"
+
+
+async def test_the_first_hidden_call_probes_with_a_name_that_cannot_exist(tmp_path: Path) -> None:
+    rig = build(tmp_path)
+    probe = await rig.call("secret", {"password": "hunter2"})
+    assert isinstance(probe, Forward) and probe.data is not None
+    sent = orjson.loads(probe.data)
+    assert sent["params"]["name"].startswith("toolgate-no-such-tool-")
+    assert sent["params"]["arguments"] == {}
+    assert b"secret" not in probe.data and b"hunter2" not in probe.data
+    assert probe.on_response is not None
+    upstream = parse(
+        orjson.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": rig.next_id,
+                "error": {"code": -32602, "message": f"Tool {sent['params']['name']} not found"},
+            }
+        )
+    )
+    assert isinstance(upstream, Message)
+    replaced = await probe.on_response(upstream)
+    assert replaced is not None
+    assert orjson.loads(replaced)["error"]["message"] == "Tool secret not found"
+    second = answer(await rig.call("secret", {}))
+    assert second == {
+        "jsonrpc": "2.0",
+        "id": rig.next_id,
+        "error": {"code": -32602, "message": "Tool secret not found"},
+    }
+    assert [e.outcome for e in rig.sink.events] == ["hidden", "hidden"]
+
+
+async def test_tools_list_hides_hidden_tools(tmp_path: Path) -> None:
+    rig = build(tmp_path)
+    request = parse(b'{"jsonrpc":"2.0","id":1,"method":"tools/list"}')
+    assert isinstance(request, Message)
+
+    async def forward(_: Message) -> Outcome:
+        return Forward()
+
+    outcome = await rig.enforcer(request, rig.session, forward)
+    assert isinstance(outcome, Forward) and outcome.on_response is not None
+    listing = {"tools": [{"name": "secret"}, {"name": "pay"}], "_meta": {"k": 1}}
+    response = parse(result_response(1, listing))
+    assert isinstance(response, Message)
+    filtered = await outcome.on_response(response)
+    assert filtered is not None
+    assert orjson.loads(filtered)["result"] == {"tools": [{"name": "pay"}], "_meta": {"k": 1}}
+    assert rig.enforcer.seen_tools == {"secret", "pay"}
