@@ -30,7 +30,9 @@ def main() -> None:
             sys.stdout.buffer.flush()
 
 
-def answer(message: dict[str, Any], tools: list[dict[str, Any]], page: int) -> dict[str, Any] | None:
+def answer(
+    message: dict[str, Any], tools: list[dict[str, Any]], page: int
+) -> dict[str, Any] | None:
     method = message.get("method")
     if "id" not in message:
         return None

@@ -277,9 +277,7 @@ async def test_a_daily_counter_survives_a_restart(
 async def test_a_failed_upstream_call_gives_its_counter_back(
     home: Path, write_policy: Callable[[str], Path]
 ) -> None:
-    policy = write_policy(
-        'version: "1"\ntools:\n  "*":\n    rules:\n      - rate_limit: 2/day\n'
-    )
+    policy = write_policy('version: "1"\ntools:\n  "*":\n    rules:\n      - rate_limit: 2/day\n')
     async with raw_client(toolgate(policy, everything_server(), home)) as client:
         await client.initialize()
         for i in range(4):  # the server answers these with an error: they must not count
