@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from mcp import Client, StdioServerParameters, types
 from mcp.client.session import ClientRequestContext
 
+from mcp import Client, StdioServerParameters, types
 from tests.e2e.support import audit_events, everything_server, toolgate
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
