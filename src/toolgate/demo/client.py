@@ -51,8 +51,11 @@ class StdioClient:
         return DemoError(f"{self.name} stopped while {doing}" + (f": {cause}" if cause else ""))
 
     async def _send(self, message: Mapping[str, Any], doing: str) -> None:
+        await self._send_bytes(orjson.dumps(message, option=orjson.OPT_APPEND_NEWLINE), doing)
+
+    async def _send_bytes(self, data: bytes, doing: str) -> None:
         try:
-            await self._stdin.send(orjson.dumps(message, option=orjson.OPT_APPEND_NEWLINE))
+            await self._stdin.send(data)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
             raise self._died(doing) from None
 
@@ -81,6 +84,18 @@ class StdioClient:
             raise DemoError(
                 f"{self.name} did not answer {method} within {self.timeout:g}s"
             ) from None
+
+    async def send_raw(self, data: bytes) -> None:
+        """Write bytes as they are (tests use it to send malformed lines)."""
+        await self._send_bytes(data, "reading raw input")
+
+    async def receive(self) -> dict[str, Any]:
+        """The next message from the child, whatever it is."""
+        try:
+            with anyio.fail_after(self.timeout):
+                return await self._receive("sending a message")
+        except TimeoutError:
+            raise DemoError(f"{self.name} sent nothing within {self.timeout:g}s") from None
 
     async def _receive(self, doing: str) -> dict[str, Any]:
         try:

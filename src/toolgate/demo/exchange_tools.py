@@ -132,7 +132,8 @@ def _withdraw(ex: Exchange, a: Args) -> tuple[str, dict[str, Any]]:
     asset, amount, address = a.text("asset"), a.decimal("amount"), a.text("address")
     ref = ex.withdraw(asset, amount, address)
     left = ex.balances[asset].free
-    text = f"withdrawal {ref}: {fmt(amount)} {asset} sent to {address}; {fmt(left)} {asset} left"
+    short = address if len(address) <= 12 else f"{address[:6]}…{address[-4:]}"
+    text = f"{ref}: {fmt(amount)} {asset} sent to {short}; {fmt(left)} {asset} left"
     return text, {"id": ref, "asset": asset, "amount": fmt(amount), "address": address}
 
 
@@ -149,7 +150,7 @@ def _close_listen_key(ex: Exchange, a: Args) -> tuple[str, dict[str, Any]]:
 def _transfer(ex: Exchange, a: Args) -> tuple[str, dict[str, Any]]:
     asset, amount, sub = a.text("asset"), a.decimal("amount"), a.text("subaccount")
     ref = ex.transfer(asset, amount, sub)
-    return f"transfer {ref}: {fmt(amount)} {asset} to {sub}", {"id": ref, "amount": fmt(amount)}
+    return f"{ref}: {fmt(amount)} {asset} moved to {sub}", {"id": ref, "amount": fmt(amount)}
 
 
 def _reset_api_keys(ex: Exchange, a: Args) -> tuple[str, dict[str, Any]]:

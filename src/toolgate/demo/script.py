@@ -39,7 +39,7 @@ def _call(tool: str, *expected: str, **arguments: Any) -> ScriptedCall:
 
 _LIMIT_BUY: Final = {"symbol": "BTCUSDT", "side": "buy", "type": "limit"}
 _KEEPALIVE: Final = _call("keepalive_listen_key", listen_key=LISTEN_KEY)
-_TRANSFER: Final = {"asset": "USDT", "subaccount": "desk-2@example.com"}
+_TRANSFER: Final = {"asset": "USDT", "subaccount": "desk-2@fund.io"}
 
 SCRIPT: Final[tuple[ScriptedCall, ...]] = (
     _call("get_price", symbol="BTCUSDT"),

@@ -18,6 +18,7 @@ from typing import cast
 from toolgate.policy.located import MAX_DEPTH, describe_value
 from toolgate.policy.numbers import Number, as_number, policy_number, render
 from toolgate.policy.paths import MISSING
+from toolgate.policy.regex import compile_policy_regex
 
 Test = Callable[[object], bool]
 
@@ -125,7 +126,7 @@ def _regex(operand: object) -> Test:
             f'operator "regex" needs a string pattern, got {describe_value(operand)}'
         )
     try:
-        pattern = re.compile(operand)
+        pattern = compile_policy_regex(operand)
     except re.error as exc:
         raise OperandError(f'invalid regular expression "{operand}": {exc}') from None
     search = pattern.search
