@@ -1,12 +1,12 @@
 """The exception tree every toolgate layer raises from.
 
-    ToolgateError
-    ├── PolicyError                 a policy file could not be loaded
-    │   └── PolicyValidationError   ... with located errors (file:line:col: path: message)
-    ├── EvaluationError             a call could not be evaluated (fail closed: deny)
-    ├── StoreError                  a counter store failed (fail closed: deny)
-    ├── UpstreamError               the upstream could not be started or reached
-    └── ConfigError                 bad settings / CLI input
+ToolgateError
+├── PolicyError                 a policy file could not be loaded
+│   └── PolicyValidationError   ... with located errors (file:line:col: path: message)
+├── EvaluationError             a call could not be evaluated (fail closed: deny)
+├── StoreError                  a counter store failed (fail closed: deny)
+├── UpstreamError               the upstream could not be started or reached
+└── ConfigError                 bad settings / CLI input
 """
 
 from __future__ import annotations

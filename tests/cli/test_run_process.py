@@ -8,7 +8,6 @@ from pathlib import Path
 
 import anyio
 import pytest
-
 from tests.e2e.support import WAIT, raw_client, toolgate
 
 pytestmark = pytest.mark.anyio
@@ -41,7 +40,11 @@ async def test_a_server_that_cannot_start_gives_one_line_naming_the_command(
 
 
 async def test_toolgate_exits_with_the_servers_exit_code(policy: Path, tmp_path: Path) -> None:
-    server = [sys.executable, "-c", "import sys; sys.stderr.write('server says hi\\n'); sys.exit(7)"]
+    server = [
+        sys.executable,
+        "-c",
+        "import sys; sys.stderr.write('server says hi\\n'); sys.exit(7)",
+    ]
     code, _, err = await run(toolgate(policy, server, tmp_path))
     assert code == 7
     assert "server says hi" in err

@@ -243,3 +243,38 @@ async def test_tools_list_hides_hidden_tools(tmp_path: Path) -> None:
     assert filtered is not None
     assert orjson.loads(filtered)["result"] == {"tools": [{"name": "pay"}], "_meta": {"k": 1}}
     assert rig.enforcer.seen_tools == {"secret", "pay"}
+
+
+async def test_numeric_conditions_compare_every_digit_of_the_agents_number(tmp_path: Path) -> None:
+    policy = tmp_path / "exact.yaml"
+    policy.write_text(
+        'version: "1"\ntools:\n  order:\n    rules:\n      - name: cap\n        conditions:\n'
+        "          - {path: args.qty, op: lte, value: 0.12345678901234567890}\n"
+    )
+    clock = FakeClock()
+    sink = ListSink()
+    enforcer = PolicyEnforcer(
+        PolicySource(policy),
+        Ledger(MemoryCounterStore(clock), "t", clock),
+        AuditRecorder(sink, clock),
+        clock,
+    )
+    session = Session(SilentClient(), "s")
+
+    async def forward(_: Message) -> Outcome:
+        return Forward()
+
+    def request(qty: bytes) -> Message:
+        raw = (
+            b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"order","arguments":{"qty":'
+            + qty
+            + b"}}}"
+        )
+        message = parse(raw)
+        assert isinstance(message, Message)
+        return message
+
+    # As 64-bit floats these two are the same number; exactly, the second is over the cap.
+    assert isinstance(await enforcer(request(b"0.12345678901234567890"), session, forward), Forward)
+    over = await enforcer(request(b"0.12345678901234567891"), session, forward)
+    assert isinstance(over, Respond)

@@ -1,9 +1,20 @@
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from toolgate.jsonrpc import codes
-from toolgate.jsonrpc.message import Invalid, Kind, Message, error_response, id_key, parse
+from toolgate.jsonrpc.message import (
+    Invalid,
+    Kind,
+    Message,
+    decode_exact,
+    encode,
+    error_response,
+    id_key,
+    parse,
+)
 
 
 def test_request_keeps_its_original_bytes_and_is_classified() -> None:
@@ -68,3 +79,24 @@ def test_error_response_is_compact_json_rpc() -> None:
     assert error_response(3, -32602, "bad") == (
         b'{"jsonrpc":"2.0","id":3,"error":{"code":-32602,"message":"bad"}}'
     )
+
+
+def test_valid_json_the_fast_decoder_refuses_is_still_accepted_exactly() -> None:
+    raw = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"x":1e400}}}'
+    message = parse(raw)
+    assert isinstance(message, Message)
+    assert message.raw is raw
+    assert message.obj["params"]["arguments"]["x"] == Decimal("1e400")
+
+
+@pytest.mark.parametrize("raw", [b'{"a":NaN}', b'{"a":Infinity}', b'{"a":-Infinity}'])
+def test_non_json_constants_are_refused(raw: bytes) -> None:
+    invalid = parse(raw)
+    assert isinstance(invalid, Invalid)
+    assert invalid.code == codes.PARSE_ERROR
+
+
+def test_exact_decoding_keeps_every_digit_and_encoding_writes_it_back() -> None:
+    value = decode_exact(b'{"q":0.12345678901234567891,"n":123456789012345678901234567890}')
+    assert value == {"q": Decimal("0.12345678901234567891"), "n": 123456789012345678901234567890}
+    assert encode(value) == b'{"q":0.12345678901234567891,"n":123456789012345678901234567890}'

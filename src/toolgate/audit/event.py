@@ -14,6 +14,8 @@ from typing import Any, Final, Literal
 
 import orjson
 
+from toolgate.jsonrpc.message import encode
+
 EVENT_VERSION: Final = 1
 
 Outcome = Literal["allowed", "denied", "hidden", "error"]
@@ -55,5 +57,5 @@ def timestamp(epoch_seconds: float) -> str:
 
 def hash_arguments(arguments: Mapping[str, object], salt: bytes) -> str:
     """A salted SHA-256 of the arguments in canonical form (sorted keys, compact)."""
-    canonical = orjson.dumps(arguments, option=orjson.OPT_SORT_KEYS)
+    canonical = encode(arguments, sort_keys=True)
     return "sha256:" + hashlib.sha256(salt + canonical).hexdigest()

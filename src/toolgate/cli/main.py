@@ -122,7 +122,8 @@ def validate(config: PolicyOption) -> None:
             typer.echo(error.render())
         raise typer.Exit(1) from None
     except ToolgateError as exc:
-        typer.echo(f"{config}: {exc}")
+        message = str(exc)
+        typer.echo(message if str(config) in message else f"{config}: {message}")
         raise typer.Exit(1) from None
     typer.echo(f"valid: {config} ({policy.tool_count} tools, {policy.rule_count} rules)")
 

@@ -81,7 +81,7 @@ class PolicyEnforcer:
         assert request.id is not None
         started = self.clock.monotonic()
         modern = is_modern_request(request.params)
-        call = read_tool_call(request.params)
+        call = read_tool_call(request.params, request.raw)
         event = self.audit.begin(
             decision_id=f"dec_{secrets.token_hex(8)}",
             session=session.id,

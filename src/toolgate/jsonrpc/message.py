@@ -8,7 +8,9 @@ a string or integer id), so anything toolgate cannot classify is refused, never 
 from __future__ import annotations
 
 import enum
+import json
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, TypeAlias
 
 import orjson
@@ -65,7 +67,10 @@ def parse(raw: bytes) -> Message | Invalid:
     try:
         obj = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        return Invalid(codes.PARSE_ERROR, f"Parse error: {exc.msg} at byte {exc.pos}")
+        try:  # valid JSON that orjson refuses, such as 1e400: keep it, exactly
+            obj = decode_exact(raw)
+        except (ValueError, RecursionError):
+            return Invalid(codes.PARSE_ERROR, f"Parse error: {exc.msg} at byte {exc.pos}")
     if isinstance(obj, list):
         return Invalid(codes.INVALID_REQUEST, "Invalid Request: JSON-RPC batches are not supported")
     if not isinstance(obj, dict):
@@ -81,7 +86,9 @@ def classify(raw: bytes, obj: JsonObject) -> Message | Invalid:
     method = obj.get("method")
     if method is not None:
         if not isinstance(method, str) or not method:
-            return Invalid(codes.INVALID_REQUEST, "Invalid Request: method must be a string", msg_id)
+            return Invalid(
+                codes.INVALID_REQUEST, "Invalid Request: method must be a string", msg_id
+            )
         if "id" not in obj:
             return Message(Kind.NOTIFICATION, raw, obj, None, method)
         if msg_id is None:
@@ -92,12 +99,45 @@ def classify(raw: bytes, obj: JsonObject) -> Message | Invalid:
     if ("result" in obj) != ("error" in obj) and ("id" in obj):
         # A response whose id could not be read (id null) is still a response: pass it on.
         return Message(Kind.RESPONSE, raw, obj, msg_id, None)
-    return Invalid(codes.INVALID_REQUEST, "Invalid Request: not a request, notification or response", msg_id)
+    return Invalid(
+        codes.INVALID_REQUEST, "Invalid Request: not a request, notification or response", msg_id
+    )
 
 
-def encode(obj: object) -> bytes:
-    """Serialise a message toolgate originates (no trailing newline)."""
-    return orjson.dumps(obj)
+def decode_exact(raw: bytes | str) -> Any:
+    """Decode JSON keeping every number exact: non-integers become Decimal (never float), and
+    integers of any size stay integers. NaN and Infinity, which JSON does not have, are refused."""
+    return json.loads(raw, parse_float=Decimal, parse_constant=_refuse_constant)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def _exact_number(value: object) -> orjson.Fragment:
+    if isinstance(value, Decimal) and value.is_finite():
+        return orjson.Fragment(str(value).encode())
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def encode(obj: object, *, sort_keys: bool = False) -> bytes:
+    """Serialise a message toolgate originates or rewrites (no trailing newline); exact decimals
+    from `decode_exact` are written back as the same number, and so are integers of any size."""
+    option = orjson.OPT_SORT_KEYS if sort_keys else 0
+    try:
+        return orjson.dumps(obj, default=_exact_number, option=option)
+    except TypeError:  # an integer beyond 64 bits: write it from its digits
+        return orjson.dumps(_big_ints_as_text(obj), default=_exact_number, option=option)
+
+
+def _big_ints_as_text(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**64:
+        return orjson.Fragment(str(value).encode())
+    if isinstance(value, dict):
+        return {k: _big_ints_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_big_ints_as_text(v) for v in value]
+    return value
 
 
 def error_response(msg_id: JsonId | None, code: int, message: str, data: object = None) -> bytes:

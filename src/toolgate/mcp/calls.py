@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from toolgate.jsonrpc.message import decode_exact
+
 
 @dataclass(frozen=True, slots=True)
 class ToolCall:
@@ -17,9 +19,14 @@ class BadCall:
     reason: str
 
 
-def read_tool_call(params: object) -> ToolCall | BadCall:
+def read_tool_call(params: object, raw: bytes | None = None) -> ToolCall | BadCall:
     """`params` must be an object with a non-empty string `name` and, when present, an object
-    `arguments`. A missing `arguments` is an empty object (the spec makes it optional)."""
+    `arguments`. A missing `arguments` is an empty object (the spec makes it optional).
+
+    Numbers are exact: when the fast decoder turned any argument into a float (a decimal, or an
+    integer too large for 64 bits), the arguments are decoded again from `raw` with exact
+    decimals, so `0.1` is 0.1 and a 30-digit quantity keeps every digit.
+    """
     if not isinstance(params, dict):
         return BadCall("tools/call params must be an object")
     name = params.get("name")
@@ -36,4 +43,21 @@ def read_tool_call(params: object) -> ToolCall | BadCall:
             kind, kind
         )
         return BadCall(f"tools/call params.arguments must be an object, not {kind}")
+    if raw is not None and _has_float(arguments):
+        exact = decode_exact(raw)["params"]["arguments"]
+        assert isinstance(exact, dict)
+        return ToolCall(name, exact)
     return ToolCall(name, arguments)
+
+
+def _has_float(value: object) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float):
+            return True
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False

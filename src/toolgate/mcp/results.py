@@ -12,9 +12,7 @@ DENIED_PREFIX: Final = "[POLICY DENIED]"
 DECISION_META_KEY: Final = "dev.toolgate/decision"
 
 
-def denial(
-    msg_id: JsonId, text: str, *, modern: bool, meta: dict[str, Any] | None = None
-) -> bytes:
+def denial(msg_id: JsonId, text: str, *, modern: bool, meta: dict[str, Any] | None = None) -> bytes:
     """A tool result the model can read and adapt to: `isError: true` with a text block."""
     result: dict[str, Any] = {
         "content": [{"type": "text", "text": f"{DENIED_PREFIX} {text}"}],

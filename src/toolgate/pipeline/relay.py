@@ -22,6 +22,7 @@ from toolgate.errors import UpstreamError
 from toolgate.jsonrpc import codes
 from toolgate.jsonrpc.message import Invalid, JsonId, Kind, Message, error_response, id_key, parse
 from toolgate.pipeline.handshake import HandshakeTracker
+from toolgate.pipeline.session import Session
 from toolgate.pipeline.types import (
     Endpoint,
     Forward,
@@ -31,7 +32,6 @@ from toolgate.pipeline.types import (
     Respond,
     ResponseHook,
 )
-from toolgate.pipeline.session import Session
 from toolgate.transports.lines import Oversized, iter_lines
 
 log = logging.getLogger("toolgate.relay")
@@ -177,7 +177,11 @@ class Relay:
 
     async def _from_upstream(self, line: bytes) -> None:
         message = parse(line)
-        if isinstance(message, Message) and message.kind is Kind.RESPONSE and message.id is not None:
+        if (
+            isinstance(message, Message)
+            and message.kind is Kind.RESPONSE
+            and message.id is not None
+        ):
             hook = self._pending.pop(id_key(message.id), None)
             if hook is not None:
                 try:

@@ -39,8 +39,8 @@ def rate_limited(tool_key: str, rate: str, rule_label: str) -> str:
 def counter_exhausted(tool_key: str, ref: CounterRef, rule_label: str) -> str:
     subject = "all tools" if tool_key == WILDCARD else f'"{tool_key}"'
     return (
-        f'Limit reached for {subject}: counter "{ref.name}" is at its cap for this '
-        f"{ref.window.name} ({rule_label})"
+        f'Limit reached for {subject}: this call would take counter "{ref.name}" past its '
+        f"cap for this {ref.window.name} ({rule_label})"
     )
 
 
