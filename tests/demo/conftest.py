@@ -17,11 +17,6 @@ STUB = Path(__file__).resolve().parents[2] / "bench" / "stub_server.py"
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def server_log(tmp_path: Path) -> Path:
     return tmp_path / "server.log"
 

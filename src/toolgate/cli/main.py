@@ -88,12 +88,13 @@ def run(
     ] = None,
 ) -> None:
     from toolgate.app.run import run_gateway
+    from toolgate.app.settings import resolve_run_settings
 
     if log_level.lower() not in LOG_LEVELS:
         raise _fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
     _configure_logging(log_level)
     try:
-        code = run_gateway(
+        settings = resolve_run_settings(
             config,
             command or [],
             state_dir=state_dir,
@@ -102,6 +103,7 @@ def run(
             namespace=namespace,
             store_url=counter_store,
         )
+        code = run_gateway(settings)
     except PolicyValidationError as exc:
         for error in exc.errors:
             typer.echo(error.render(), err=True)
