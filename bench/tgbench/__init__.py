@@ -1,0 +1,1 @@
+"""toolgate's stdio benchmark harness (driven by bench/run_all.py)."""
