@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from toolgate.app.settings import resolve_run_settings
+from toolgate.app.settings import RunSettings, resolve_run_settings
 from toolgate.errors import ConfigError
 
 
@@ -49,3 +49,15 @@ def test_bad_settings_are_refused_with_a_clear_message(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         settings(command, **overrides)
+
+
+def test_settings_survive_the_handover_to_the_gateway_process_unchanged() -> None:
+    original = settings(["srv", "--flag", "ünï"], namespace="fleet", log_level="INFO")
+    assert type(original).from_json(original.to_json()) == original
+    assert original.log_level == "info"
+
+
+@pytest.mark.parametrize("text", ["", "not json", "[]", '{"policy": 1}', '{"command": null}'])
+def test_unreadable_handover_settings_are_a_config_error(text: str) -> None:
+    with pytest.raises(ConfigError, match="unreadable gateway settings"):
+        RunSettings.from_json(text)

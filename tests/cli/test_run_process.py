@@ -97,3 +97,12 @@ async def test_signals_are_forwarded_to_the_server(policy: Path, tmp_path: Path)
         client.process.send_signal(signal.SIGTERM)
         with anyio.fail_after(WAIT):
             assert await client.process.wait() == 42
+
+
+async def test_the_gateway_entry_refuses_garbage_settings_with_one_line() -> None:
+    command = [sys.executable, "-m", "toolgate.cli.gateway_entry", "{not settings"]
+    code, out, err = await run(command)
+    assert code == 2
+    assert out == ""
+    assert err.startswith("toolgate: unreadable gateway settings")
+    assert err.count("\n") == 1

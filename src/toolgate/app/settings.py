@@ -14,6 +14,7 @@ from toolgate.errors import ConfigError
 from toolgate.pipeline.relay import DEFAULT_MAX_LINE
 
 MIN_MAX_LINE = 1024
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,38 @@ class RunSettings:
     max_line: int = DEFAULT_MAX_LINE
     namespace: str | None = None
     store_url: str | None = None
+    log_level: str = "warning"
+
+    def to_json(self) -> str:
+        return orjson.dumps(
+            {
+                "policy": str(self.policy),
+                "command": list(self.command),
+                "state_dir": str(self.state_dir),
+                "audit_log": str(self.audit_log),
+                "max_line": self.max_line,
+                "namespace": self.namespace,
+                "store_url": self.store_url,
+                "log_level": self.log_level,
+            }
+        ).decode()
+
+    @classmethod
+    def from_json(cls, text: str) -> RunSettings:
+        try:
+            data = orjson.loads(text)
+            return cls(
+                policy=Path(data["policy"]),
+                command=tuple(data["command"]),
+                state_dir=Path(data["state_dir"]),
+                audit_log=Path(data["audit_log"]),
+                max_line=int(data["max_line"]),
+                namespace=data["namespace"],
+                store_url=data["store_url"],
+                log_level=str(data["log_level"]),
+            )
+        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(f"unreadable gateway settings: {exc}") from None
 
     @property
     def counter_namespace(self) -> str:
@@ -49,6 +82,7 @@ def resolve_run_settings(
     max_line: int | None,
     namespace: str | None,
     store_url: str | None,
+    log_level: str = "warning",
 ) -> RunSettings:
     if not command:
         raise ConfigError("no upstream server command: put it after `--`, e.g. -- npx my-server")
@@ -56,6 +90,8 @@ def resolve_run_settings(
         raise ConfigError(f"--max-line-bytes must be at least {MIN_MAX_LINE}, got {max_line}")
     if namespace is not None and not namespace.strip():
         raise ConfigError("--namespace must not be empty")
+    if log_level.lower() not in LOG_LEVELS:
+        raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
     return RunSettings(
         policy=policy,
         command=tuple(command),
@@ -64,4 +100,5 @@ def resolve_run_settings(
         max_line=max_line or DEFAULT_MAX_LINE,
         namespace=namespace,
         store_url=store_url,
+        log_level=log_level.lower(),
     )

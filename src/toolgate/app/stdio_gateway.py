@@ -21,25 +21,12 @@ from toolgate.interceptors.list_changes import ListChangeAnnouncer
 from toolgate.interceptors.policy_source import PolicySource
 from toolgate.pipeline.relay import Relay, RelayLimits
 from toolgate.quota.ledger import Ledger
-from toolgate.transports.own_stdio import FdReader, FdWriter, own_stdin, own_stdout
+from toolgate.transports.own_stdio import OwnStdio
 from toolgate.transports.stdio_child import StdioChild, exit_status
 
 log = logging.getLogger("toolgate")
 
 FORWARDED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-class OwnStdio:
-    """toolgate's own stdin/stdout as one client endpoint."""
-
-    def __init__(self, reader: FdReader, writer: FdWriter) -> None:
-        self._reader, self._writer = reader, writer
-
-    async def receive(self) -> bytes:
-        return await self._reader.receive()
-
-    async def send(self, data: bytes) -> None:
-        await self._writer.send(data)
 
 
 async def run_stdio_gateway(settings: RunSettings) -> int:
@@ -55,7 +42,7 @@ async def run_stdio_gateway(settings: RunSettings) -> int:
         child = await StdioChild.start(settings.command)
         enforcer = PolicyEnforcer(source, ledger, recorder, clock, EnforcementSettings(salt=salt))
         relay = Relay(
-            OwnStdio(own_stdin(), own_stdout()),
+            OwnStdio(),
             child,
             [enforcer],
             limits=RelayLimits(max_line=settings.max_line),
@@ -69,6 +56,7 @@ async def run_stdio_gateway(settings: RunSettings) -> int:
             await relay.run(on_client_eof=child.shutdown)
             returncode = await child.wait()
             tg.cancel_scope.cancel()
+        child.close()
         return exit_status(returncode)
     finally:
         await recorder.aclose()

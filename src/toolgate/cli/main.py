@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -24,7 +24,6 @@ PolicyOption = Annotated[
     Path,
     typer.Option("--config", "-c", help="Policy file (.yaml, .yml or .json).", show_default=False),
 ]
-LOG_LEVELS = ("debug", "info", "warning", "error")
 EXIT_USAGE = 2
 
 
@@ -87,12 +86,8 @@ def run(
         ),
     ] = None,
 ) -> None:
-    from toolgate.app.run import run_gateway
     from toolgate.app.settings import resolve_run_settings
 
-    if log_level.lower() not in LOG_LEVELS:
-        raise _fail(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
-    _configure_logging(log_level)
     try:
         settings = resolve_run_settings(
             config,
@@ -102,15 +97,14 @@ def run(
             max_line=max_line_bytes,
             namespace=namespace,
             store_url=counter_store,
+            log_level=log_level,
         )
-        code = run_gateway(settings)
-    except PolicyValidationError as exc:
-        for error in exc.errors:
-            typer.echo(error.render(), err=True)
-        raise _fail(f"policy {config} is invalid; nothing was started") from None
     except ToolgateError as exc:
         raise _fail(str(exc)) from None
-    raise typer.Exit(code)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    entry = [sys.executable, "-m", "toolgate.cli.gateway_entry", settings.to_json()]
+    os.execv(sys.executable, entry)  # noqa: S606 - our own interpreter and module
 
 
 @app.command(help="Check a policy file: print `valid: …` or every error with its location.")
@@ -135,12 +129,6 @@ def demo() -> None:
     from toolgate.demo.runner import run_demo
 
     raise typer.Exit(run_demo())
-
-
-def _configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), stream=sys.stderr, format="toolgate: %(levelname)s: %(message)s"
-    )
 
 
 def main() -> None:

@@ -1,13 +1,14 @@
 """The upstream MCP server as a child process speaking newline-delimited JSON-RPC on stdio.
 
-The child inherits toolgate's environment and stderr (its logs pass straight through); only
-its stdin and stdout are piped. Shutdown follows the MCP stdio guidance: close stdin, wait,
-then SIGTERM, then SIGKILL.
+The child inherits toolgate's environment and stderr (its logs pass straight through); its stdin
+and stdout are pipes toolgate reads and writes directly (see `pipes`). Shutdown follows the MCP
+stdio guidance: close stdin, wait, then SIGTERM, then SIGKILL.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import shlex
 import signal
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ import anyio
 from anyio.abc import Process
 
 from toolgate.errors import UpstreamError
+from toolgate.transports.pipes import PipeReader, PipeWriter
 
 EXIT_GRACE_SECONDS = 5.0
 
@@ -27,48 +29,51 @@ def describe(command: Sequence[str]) -> str:
 class StdioChild:
     """A started child process: `receive()` reads its stdout, `send()` writes its stdin."""
 
-    def __init__(self, process: Process, command: Sequence[str]) -> None:
+    def __init__(self, process: Process, command: Sequence[str], stdin: int, stdout: int) -> None:
         self.process = process
         self.command = tuple(command)
-        self._lock = anyio.Lock(fast_acquire=True)
-        assert process.stdin is not None and process.stdout is not None
-        self._stdin = process.stdin
-        self._stdout = process.stdout
+        self._writer = PipeWriter(stdin)
+        self._reader = PipeReader(stdout)
         self._stdin_closed = False
 
     @classmethod
     async def start(cls, command: Sequence[str]) -> StdioChild:
         if not command:
             raise UpstreamError("no upstream server command given (put it after --)")
+        child_stdin, to_child = os.pipe()
+        from_child, child_stdout = os.pipe()
         try:
-            process = await anyio.open_process(list(command), stderr=None)
+            process = await anyio.open_process(
+                list(command), stdin=child_stdin, stdout=child_stdout, stderr=None
+            )
         except OSError as exc:
+            for fd in (to_child, from_child):
+                os.close(fd)
             reason = exc.strerror or str(exc)
             raise UpstreamError(
                 f"cannot start upstream server `{describe(command)}`: {reason}"
             ) from None
-        return cls(process, command)
+        finally:
+            os.close(child_stdin)
+            os.close(child_stdout)
+        return cls(process, command, to_child, from_child)
 
     async def receive(self) -> bytes:
-        try:
-            return await self._stdout.receive()
-        except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
-            return b""
+        return await self._reader.receive()
 
     async def send(self, data: bytes) -> None:
         """Write one message (a newline is appended). A dead child raises UpstreamError."""
-        async with self._lock:
-            try:
-                await self._stdin.send(data + b"\n")
-            except (anyio.ClosedResourceError, anyio.BrokenResourceError, OSError) as exc:
-                raise UpstreamError(f"upstream server `{describe(self.command)}` is gone") from exc
+        if self._stdin_closed:
+            raise UpstreamError(f"upstream server `{describe(self.command)}` input is closed")
+        try:
+            await self._writer.send(data)
+        except (BrokenPipeError, OSError) as exc:
+            raise UpstreamError(f"upstream server `{describe(self.command)}` is gone") from exc
 
     async def close_stdin(self) -> None:
         if not self._stdin_closed:
             self._stdin_closed = True
-            async with self._lock:
-                with contextlib.suppress(anyio.BrokenResourceError, OSError):
-                    await self._stdin.aclose()
+            self._writer.close()
 
     def forward_signal(self, signum: int) -> None:
         if self.process.returncode is None:
@@ -89,6 +94,9 @@ class StdioChild:
             except ProcessLookupError:
                 break
         return await self.process.wait()
+
+    def close(self) -> None:
+        self._reader.close()
 
 
 def exit_status(returncode: int) -> int:
