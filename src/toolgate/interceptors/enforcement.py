@@ -65,9 +65,17 @@ class PolicyEnforcer:
         self.settings = settings or EnforcementSettings()
         self.unknown_tools = UnknownToolAnswers()
         self.seen_tools: set[str] = set()
+        self.unfiltered_lists = False
 
     async def __call__(self, request: Message, session: Session, call_next: Next) -> Outcome:
         if request.method == "tools/list":
+            policy = self.source.current()
+            if not policy.hidden and not policy.hide_all:
+                # Nothing to hide: the list passes as bytes, unparsed (a 10,000-tool list is
+                # megabytes). Which tools it held stays unknown, so a later reload that starts
+                # hiding tools is announced to the client without comparing lists.
+                self.unfiltered_lists = True
+                return Forward()
             return Forward(None, self._filter_list)
         return await self._call(request, session)
 

@@ -29,16 +29,26 @@ class ListChangeAnnouncer:
     def _changed(self, old: Policy, new: Policy) -> None:
         try:
             self._send.send_nowait((old, new))
+        except anyio.ClosedResourceError:
+            return  # the session has ended
         except anyio.WouldBlock:
             log.warning("too many policy reloads queued; a list change may be announced late")
 
     async def run(self) -> None:
-        async with self._receive:
+        with self._send, self._receive:
             async for old, new in self._receive:
                 if self.visible_set_changed(old, new):
                     sent = await self._session.announce_tools_changed()
                     log.info("visible tools changed; told %d listener(s)", sent)
 
+    def close(self) -> None:
+        """Release the queue when `run` never ran (it closes the queue itself when it ends)."""
+        self._send.close()
+        self._receive.close()
+
     def visible_set_changed(self, old: Policy, new: Policy) -> bool:
         tools = self._enforcer.seen_tools
-        return any(visible(old, name) != visible(new, name) for name in tools)
+        if any(visible(old, name) != visible(new, name) for name in tools):
+            return True
+        hiding_changed = (old.hidden, old.hide_all) != (new.hidden, new.hide_all)
+        return self._enforcer.unfiltered_lists and hiding_changed
