@@ -278,3 +278,14 @@ async def test_numeric_conditions_compare_every_digit_of_the_agents_number(tmp_p
     assert isinstance(await enforcer(request(b"0.12345678901234567890"), session, forward), Forward)
     over = await enforcer(request(b"0.12345678901234567891"), session, forward)
     assert isinstance(over, Respond)
+
+
+async def test_a_policy_reload_keeps_the_counts_already_made(tmp_path: Path) -> None:
+    rig = build(tmp_path)
+    first = await rig.call("pay", {"amount": 6})
+    await rig.settle(first, {"content": []})
+    reworded = POLICY.replace('on_deny: "spend cap reached"', 'on_deny: "cap reached (v2)"')
+    (tmp_path / "policy.yaml").write_text(reworded)
+    denied = answer(await rig.call("pay", {"amount": 5}))
+    assert denied["result"]["content"][0]["text"] == "[POLICY DENIED] cap reached (v2)"
+    assert rig.enforcer.source.reloads == 1
