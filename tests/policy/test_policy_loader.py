@@ -39,7 +39,7 @@ def test_a_file_with_several_errors_reports_all_of_them_with_line_and_column() -
             9,
             20,
             f"{rules}[0].conditions[1]",
-            'path must start with "args." or "state.", got "amount"',
+            'path must start with "args.", "state.", "identity.", "tool." or "time.", got "amount"',
         ),
         (10, 9, f"{rules}[0]", 'unknown key "on-deny" (did you mean "on_deny"?)'),
         (13, 50, f"{rules}[1].conditions[0]", 'operator "in" needs a list value, got a string'),

@@ -50,7 +50,9 @@ CASES: list[tuple[str, str, str, object, bool]] = [
     ("gte-equal", "gte", "0.3", 0.3, True),
     ("gte-below", "gte", "10", 9, False),
     ("lt-missing", "lt", "100", ABSENT, False),
-    ("lt-string-number-is-not-a-number", "lt", "100", "5", False),
+    # the one difference from Dialect A: a plain decimal string compares as a number
+    ("lt-decimal-string-compares-as-a-number", "lt", "100", "5", True),
+    ("lt-non-decimal-string-is-not-a-number", "lt", "100", "5 apples", False),
     ("lt-boolean-is-not-a-number", "lt", "100", False, False),
     ("lt-null-is-not-a-number", "lt", "100", None, False),
     ("lt-nan-is-not-a-number", "lt", "100", math.nan, False),

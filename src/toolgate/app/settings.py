@@ -27,6 +27,7 @@ class RunSettings:
     namespace: str | None = None
     store_url: str | None = None
     log_level: str = "warning"
+    identity: str | None = None  # who the stdio client is (--identity / TOOLGATE_IDENTITY)
 
     def to_json(self) -> str:
         return orjson.dumps(
@@ -39,6 +40,7 @@ class RunSettings:
                 "namespace": self.namespace,
                 "store_url": self.store_url,
                 "log_level": self.log_level,
+                "identity": self.identity,
             }
         ).decode()
 
@@ -55,6 +57,7 @@ class RunSettings:
                 namespace=data["namespace"],
                 store_url=data["store_url"],
                 log_level=str(data["log_level"]),
+                identity=data.get("identity"),
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"unreadable gateway settings: {exc}") from None
@@ -83,6 +86,7 @@ def resolve_run_settings(
     namespace: str | None,
     store_url: str | None,
     log_level: str = "warning",
+    identity: str | None = None,
 ) -> RunSettings:
     if not command:
         raise ConfigError("no upstream server command: put it after `--`, e.g. -- npx my-server")
@@ -90,6 +94,8 @@ def resolve_run_settings(
         raise ConfigError(f"--max-line-bytes must be at least {MIN_MAX_LINE}, got {max_line}")
     if namespace is not None and not namespace.strip():
         raise ConfigError("--namespace must not be empty")
+    if identity is not None and not identity.strip():
+        raise ConfigError("--identity must not be empty")
     if log_level.lower() not in LOG_LEVELS:
         raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
     return RunSettings(
@@ -101,4 +107,5 @@ def resolve_run_settings(
         namespace=namespace,
         store_url=store_url,
         log_level=log_level.lower(),
+        identity=identity,
     )

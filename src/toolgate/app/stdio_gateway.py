@@ -40,7 +40,8 @@ async def run_stdio_gateway(settings: RunSettings) -> int:
     recorder = AuditRecorder(JsonlAuditSink(settings.audit_log), clock)
     try:
         child = await StdioChild.start(settings.command)
-        enforcer = PolicyEnforcer(source, ledger, recorder, clock, EnforcementSettings(salt=salt))
+        enforcement = EnforcementSettings(identity=settings.identity, salt=salt)
+        enforcer = PolicyEnforcer(source, ledger, recorder, clock, enforcement)
         relay = Relay(
             OwnStdio(),
             child,

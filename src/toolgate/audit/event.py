@@ -44,6 +44,7 @@ class DecisionEvent:
     decision_ms: float
     upstream: UpstreamOutcome
     upstream_ms: float | None
+    would: dict[str, Any] | None = None  # shadow mode: what enforcing would have done
 
     def to_json(self) -> bytes:
         # Built field by field: dataclasses.asdict deep-copies every value and cost ten times

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from toolgate.audit.event import DecisionEvent, Outcome, UpstreamOutcome, timestamp
 from toolgate.audit.sink import AuditSink
@@ -36,6 +37,7 @@ class PendingEvent:
     policy_revision: str | None = None
     mode: str = "enforce"
     decided_at: float | None = None
+    would: dict[str, Any] | None = None  # set in shadow mode when enforcing would have blocked
 
     def decided(self, monotonic: float) -> None:
         self.decided_at = monotonic
@@ -67,6 +69,7 @@ class PendingEvent:
             decision_ms=round((decided_at - self.started) * 1000, 4),
             upstream=upstream,
             upstream_ms=upstream_ms,
+            would=self.would,
         )
 
 

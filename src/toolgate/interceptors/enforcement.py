@@ -26,7 +26,7 @@ from toolgate.mcp.listing import filter_tools_response, tool_names
 from toolgate.mcp.results import DECISION_META_KEY, denial
 from toolgate.pipeline.session import Session
 from toolgate.pipeline.types import Forward, Next, Outcome, Respond
-from toolgate.policy.decision import Decision, Effect, Reason
+from toolgate.policy.decision import Charge, Decision, Effect, Reason, Would
 from toolgate.policy.evaluator import counters_needed, evaluate, visible
 from toolgate.policy.facts import CallFacts
 from toolgate.quota.ledger import Ledger, LimitExceeded, Reservation
@@ -149,21 +149,47 @@ class PolicyEnforcer:
             return await self._deny(
                 request, event, decision.message, outcome, decision.reason, decision, modern
             )
-        reserved = await self.ledger.reserve(decision.charges)
+        enforced = [charge for charge in decision.charges if not charge.shadow]
+        reserved = await self.ledger.reserve(enforced)
         if isinstance(reserved, LimitExceeded):
             charge = reserved.charge
             event.rule, event.rule_name = charge.rule_id, None
             text = charge.on_deny or f"limit reached (rule {charge.rule_id})"
             return await self._deny(request, event, text, "denied", Reason.LIMIT, None, modern)
+        reservations = [reserved]
+        if decision.would is not None:
+            note_shadow(event, decision.would)
+        shadowed = [charge for charge in decision.charges if charge.shadow]
+        if shadowed:
+            reservations += await self._reserve_shadow(event, shadowed)
         event.reason = decision.reason.value
         event.decided(self.clock.monotonic())
         self.audit.forwarded(event)
-        return Forward(None, self._settle_hook(event, reserved))
+        return Forward(None, self._settle_hook(event, reservations))
 
-    def _settle_hook(self, event: PendingEvent, reservation: Reservation) -> Any:
+    async def _reserve_shadow(
+        self, event: PendingEvent, charges: list[Charge]
+    ) -> list[Reservation]:
+        """Shadow counters count like enforced ones, but a full one is reported, not enforced."""
+        try:
+            reserved = await self.ledger.reserve(charges)
+        except StoreError as exc:  # a shadow rule never blocks, not even on a store failure
+            log.error("could not reserve shadow counters: %s", exc)
+            return []
+        if isinstance(reserved, LimitExceeded):
+            charge = reserved.charge
+            message = charge.on_deny or f"limit reached (rule {charge.rule_id})"
+            if event.would is None:
+                note_shadow(event, Would(Effect.DENY, Reason.LIMIT, charge.rule_id, message))
+            return []
+        return [reserved]
+
+    def _settle_hook(self, event: PendingEvent, reservations: list[Reservation]) -> Any:
         async def settle(response: Message) -> bytes | None:
             failed = response.is_error or _is_error_result(response.obj.get("result"))
-            if failed and reservation.charges:
+            for reservation in reservations if failed else ():
+                if not reservation.charges:
+                    continue
                 try:
                     await self.ledger.rollback(reservation)
                 except StoreError as exc:
@@ -191,6 +217,17 @@ class PolicyEnforcer:
         meta = {DECISION_META_KEY: {"id": event.decision_id, "rule": rule, "reason": reason.value}}
         await self.audit.finish_local(event, outcome, reason.value, rule, text)
         return Respond(denial(request.id, text, modern=modern, meta=meta))
+
+
+def note_shadow(event: PendingEvent, would: Would) -> None:
+    """Record in the audit event what enforcing the policy would have done."""
+    event.mode = "shadow"
+    event.would = {
+        "effect": would.effect.value,
+        "reason": would.reason.value,
+        "rule": would.rule_id,
+        "message": would.message,
+    }
 
 
 def _is_error_result(result: object) -> bool:

@@ -93,6 +93,17 @@ class Charge:
     bound: Bound | None
     rule_id: str  # the rule that owns the counter; named in the denial if the bound fails
     on_deny: str | None = None
+    shadow: bool = False  # a shadow rule's counter: reserved if it fits, never blocks
+
+
+@dataclass(frozen=True, slots=True)
+class Would:
+    """What a shadow-mode rule (or a shadow-mode policy) would have done, had it been enforced."""
+
+    effect: Effect
+    reason: Reason
+    rule_id: str | None
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +117,7 @@ class Decision:
     message: str  # on_deny or an engine message; empty when allowed
     charges: tuple[Charge, ...] = field(default=())
     approval_timeout_seconds: float | None = None
+    would: Would | None = None  # the first thing shadow mode would have done instead
 
     @property
     def allowed(self) -> bool:

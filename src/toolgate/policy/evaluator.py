@@ -1,27 +1,33 @@
 """The pure evaluator: from a compiled policy and one call's facts to a `Decision`.
 
 Order (Dialect A): hidden tools first; then `default: deny` refuses unlisted tools (`"*"` lists
-nothing); then the tool's own rules in file order followed by the `"*"` rules. The first rule that
-fails denies. A matching `require_approval` rule does not stop evaluation: a later failing rule
-still denies (a human is never asked to approve a call the policy refuses anyway), and only when
-every rule passes is the decision REQUIRE_APPROVAL. An allowed call carries one `Charge` per counter
-of every stateful rule it passed; counter values (read before the call, missing = 0) come from
-`facts.counters`, filled by the caller with the counters `counters_needed` names.
+nothing; a glob key that matches does list it); then the tool's own rules in file order, the rules
+of matching glob entries, then the `"*"` rules. The first rule that fails denies. A matching
+`require_approval` rule does not stop evaluation: a later failing rule still denies (a human is
+never asked to approve a call the policy refuses anyway), and only when every rule passes is the
+decision REQUIRE_APPROVAL. An allowed call carries one `Charge` per counter of every stateful rule
+it passed; counter values (read before the call, missing = 0) come from `facts.counters`, filled
+by the caller with the counters `counters_needed` names.
+
+Shadow mode: a shadow rule that would deny (or ask for approval, or is over its limit) does not;
+the first such outcome is reported as `Decision.would` and evaluation goes on. Under a top-level
+`mode: shadow` every rule is a shadow rule, and hiding and default deny become `would` too.
 No I/O, no clock, no randomness: the same policy and facts always give the same decision.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal
 
 from toolgate.policy import messages
-from toolgate.policy.decision import Charge, CounterRef, Decision, Effect, Reason
+from toolgate.policy.decision import Charge, CounterRef, Decision, Effect, Reason, Would
 from toolgate.policy.facts import CallFacts
-from toolgate.policy.model import Action, Condition, CounterSpec, Policy, Rule
+from toolgate.policy.model import Action, Condition, CounterSpec, Policy, Rule, ToolPlan
 from toolgate.policy.numbers import amount_problem, as_decimal, as_number
 from toolgate.policy.operators import LIMIT_OPS
-from toolgate.policy.paths import MISSING, resolve
+from toolgate.policy.paths import MISSING, STAR, resolve
 
 HIDDEN_ID = "(hidden)"
 DEFAULT_DENY_ID = "(default deny)"
@@ -36,7 +42,7 @@ Counters = Mapping[CounterRef, Decimal]
 
 def visible(policy: Policy, tool: str) -> bool:
     """Whether `tool` may appear in tools/list (hidden tools look like tools that do not exist)."""
-    return not (policy.hide_all or tool in policy.hidden)
+    return policy.shadow or not (policy.hide_all or tool in policy.hidden)
 
 
 def counters_needed(policy: Policy, facts: CallFacts) -> tuple[CounterRef, ...]:
@@ -44,72 +50,103 @@ def counters_needed(policy: Policy, facts: CallFacts) -> tuple[CounterRef, ...]:
     if not visible(policy, facts.tool):
         return ()
     plan = policy.plan_for(facts.tool)
+    if plan is None and policy.shadow:
+        plan = policy.unlisted
     return plan.counters_needed if plan is not None else ()
 
 
 def evaluate(policy: Policy, facts: CallFacts) -> Decision:
     """The decision for one call; never raises, whatever the arguments hold."""
     tool = facts.tool
+    would: Would | None = None
     if policy.hide_all or tool in policy.hidden:
-        return Decision(Effect.HIDE, Reason.HIDDEN, HIDDEN_ID, None, messages.hidden(tool))
-    plan = policy.plans.get(tool)
+        hidden = Decision(Effect.HIDE, Reason.HIDDEN, HIDDEN_ID, None, messages.hidden(tool))
+        if not policy.shadow:
+            return hidden
+        would = _would(hidden)
+    plan = policy.plan_for(tool)
     if plan is None:
-        if policy.default_deny:
-            message = messages.default_deny(tool)
-            return Decision(Effect.DENY, Reason.DEFAULT_DENY, DEFAULT_DENY_ID, None, message)
+        message = messages.default_deny(tool)
+        denied = Decision(Effect.DENY, Reason.DEFAULT_DENY, DEFAULT_DENY_ID, None, message)
+        if not policy.shadow:
+            return denied
+        would = would or _would(denied)
         plan = policy.unlisted
     arguments = facts.arguments
     if not isinstance(arguments, Mapping):
         message = f'Call to "{tool}" refused: its arguments are not a JSON object'
         return Decision(Effect.DENY, Reason.INVALID_CALL, INVALID_CALL_ID, None, message)
-    if not plan.rules:
-        return _ALLOW
-    return _run(plan.rules, tool, arguments, facts.counters)
+    decision = _run(plan, tool, arguments, facts) if plan.rules else _ALLOW
+    if would is not None and decision.effect is Effect.ALLOW and decision.would is None:
+        return replace(decision, would=would)
+    return decision
 
 
-def _run(rules: tuple[Rule, ...], tool: str, arguments: Arguments, counters: Counters) -> Decision:
+def _run(plan: ToolPlan, tool: str, arguments: Arguments, facts: CallFacts) -> Decision:
     charges: list[Charge] = []
     approval: Rule | None = None
-    for rule in rules:
-        action = rule.action
-        if action is _DENY:
-            message = rule.on_deny or messages.blocked(tool, rule)
-            return Decision(Effect.DENY, Reason.RULE_DENY, rule.rule_id, rule.name, message)
-        failed = None
-        for condition in rule.conditions:  # inlined: this loop is the hot path
-            if not condition.check(arguments, counters):
-                failed = condition
-                break
-        if action is _APPROVAL:
-            approval = approval or (rule if failed is None else None)
-        elif failed is not None:
-            return _condition_denial(tool, rule, failed, arguments)
-        elif rule.counter is not None:
-            outcome = _charge(tool, rule, rule.counter, arguments, counters)
-            if isinstance(outcome, Decision):
-                return outcome
+    would: Would | None = None
+    for rule in plan.rules:
+        outcome = _outcome(rule, tool, arguments, facts)
+        if outcome is None:
+            continue
+        if isinstance(outcome, Charge):
             charges.append(outcome)
+        elif rule.shadow:
+            would = would or _would(outcome)
+        elif outcome.effect is Effect.REQUIRE_APPROVAL:
+            approval = approval or rule
+        else:
+            return outcome
     if approval is not None:
-        message = approval.on_deny or messages.approval_required(tool, approval)
-        return Decision(
-            Effect.REQUIRE_APPROVAL,
-            Reason.APPROVAL,
-            approval.rule_id,
-            approval.name,
-            message,
-            tuple(charges),
-            approval.approval_timeout_seconds,
-        )
-    if not charges:
+        return _approval(tool, approval, tuple(charges), would)
+    if not charges and would is None:
         return _ALLOW
-    return Decision(Effect.ALLOW, Reason.ALLOWED, None, None, "", tuple(charges))
+    return Decision(Effect.ALLOW, Reason.ALLOWED, None, None, "", tuple(charges), None, would)
+
+
+def _outcome(
+    rule: Rule, tool: str, arguments: Arguments, facts: CallFacts
+) -> Decision | Charge | None:
+    """What one rule says: nothing (it passes), a charge, or a denial / an approval request."""
+    action = rule.action
+    if action is _DENY:
+        message = rule.on_deny or messages.blocked(tool, rule)
+        return Decision(Effect.DENY, Reason.RULE_DENY, rule.rule_id, rule.name, message)
+    counters = facts.counters
+    for condition in rule.conditions:  # inlined: this loop is the hot path
+        if not condition.check(arguments, counters, facts):
+            if action is _APPROVAL:
+                return None
+            return _condition_denial(tool, rule, condition, arguments)
+    if action is _APPROVAL:
+        return _approval(tool, rule, ())
+    if rule.counter is not None:
+        return _charge(tool, rule, rule.counter, arguments, counters)
+    return None
+
+
+def _approval(
+    tool: str, rule: Rule, charges: tuple[Charge, ...], would: Would | None = None
+) -> Decision:
+    message = rule.on_deny or messages.approval_required(tool, rule)
+    timeout = rule.approval_timeout_seconds
+    return Decision(
+        Effect.REQUIRE_APPROVAL, Reason.APPROVAL, rule.rule_id, rule.name, message, charges,
+        timeout, would,
+    )  # fmt: skip
+
+
+def _would(decision: Decision) -> Would:
+    return Would(decision.effect, decision.reason, decision.rule_id, decision.message)
 
 
 def _condition_denial(tool: str, rule: Rule, failed: Condition, arguments: Arguments) -> Decision:
     if failed.counter is not None and failed.op in LIMIT_OPS:
         message = rule.on_deny or messages.limit_reached(tool, rule, failed)
         return Decision(Effect.DENY, Reason.LIMIT, rule.rule_id, rule.name, message)
-    missing = failed.counter is None and resolve(arguments, failed.parts) is MISSING
+    parts = failed.parts
+    missing = bool(parts) and STAR not in parts and resolve(arguments, parts) is MISSING
     message = rule.on_deny or messages.condition_failed(tool, rule, failed, missing)
     return Decision(Effect.DENY, Reason.CONDITION_FAILED, rule.rule_id, rule.name, message)
 
@@ -128,7 +165,10 @@ def _charge(
             problem = "is missing" if value is MISSING else amount_problem(value)
             message = messages.invalid_amount(tool, rule, source.text, problem or "is invalid")
             return Decision(Effect.DENY, Reason.INVALID_CALL, rule.rule_id, rule.name, message)
-        charge = Charge(spec.ref, as_decimal(number), spec.bound, rule.rule_id, spec.limit_message)
+        charge = Charge(
+            spec.ref, as_decimal(number), spec.bound, rule.rule_id, spec.limit_message,
+            rule.shadow,
+        )  # fmt: skip
     bound = charge.bound
     if spec.precheck and bound is not None:
         current = counters.get(spec.ref, ZERO)

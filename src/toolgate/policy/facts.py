@@ -15,7 +15,8 @@ class CallFacts:
 
     `arguments` is the decoded JSON object of the call. `counters` holds the values (read before
     the call) of the counters the policy asked for via `counters_needed`; a counter missing from
-    it reads as zero. `now` is epoch seconds (UTC) from the injected clock.
+    it reads as zero. `now` is epoch seconds (UTC) from the injected clock. `identity` is the
+    caller's name (`identity.name`); `identity_attributes` what else is known about it.
     """
 
     tool: str
@@ -24,6 +25,7 @@ class CallFacts:
     identity: str | None = None
     session: str | None = None
     counters: Mapping[CounterRef, Decimal] = field(default_factory=dict)
+    identity_attributes: Mapping[str, object] = field(default_factory=dict)
 
     def with_counters(self, counters: Mapping[CounterRef, Decimal]) -> CallFacts:
         return replace(self, counters=counters)

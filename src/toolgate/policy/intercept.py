@@ -3,7 +3,9 @@
 Two passes over the tree: the first collects the counters that rules declare (leniently, ignoring
 anything malformed), so that conditions can read any tool's counters regardless of file order; the
 second validates and compiles everything, recording every error before raising them all at once.
-Counters of `"*"` rules belong to the owner `_global` and are shared by every tool, as in Intercept.
+Counters of `"*"` rules belong to the owner `_global` and are shared by every tool, as in Intercept;
+counters of a glob entry (`bn_*`) belong to the key as written and are shared by every tool it
+matches (`state.bn_*.<counter>`).
 Leniencies kept for files written for Intercept: `version: 1` unquoted, a tool entry left empty
 (`read_file:`) or without `rules`, and a state block with neither increment (counts 1).
 """
@@ -13,17 +15,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from toolgate.errors import PolicyValidationError
+from toolgate.policy.classify import Classifier
 from toolgate.policy.decision import CounterRef
 from toolgate.policy.intercept_approvals import compile_approvals
+from toolgate.policy.intercept_classify import compile_classify
 from toolgate.policy.intercept_conditions import CounterDecl, RuleContext
 from toolgate.policy.intercept_rules import RATE_PATTERN, WINDOWS, compile_rule
 from toolgate.policy.located import LMap, LNode, LScalar, LSeq, describe, shown_value
-from toolgate.policy.model import WILDCARD, Policy, Rule, build_plans
+from toolgate.policy.model import GlobEntry, Policy, Rule, build_plans
 from toolgate.policy.paths import GLOBAL_OWNER
 from toolgate.policy.schema import Fields, Issues
+from toolgate.policy.tool_globs import WILDCARD, compile_glob, is_glob
 
 DIALECT = "intercept"
-TOP_KEYS = ("version", "description", "default", "hide", "approvals", "tools")
+TOP_KEYS = ("version", "description", "default", "mode", "hide", "approvals", "classify", "tools")
+MODES = ("enforce", "shadow")
 
 
 def compile_intercept(root: LNode, file: str, revision: str) -> Policy:
@@ -40,10 +46,17 @@ def compile_intercept(root: LNode, file: str, revision: str) -> Policy:
     default = top.choice("default", ("allow", "deny"), "allow")
     hidden = _hide(top)
     approvals = compile_approvals(top)
-    tools = _tools(top)
+    shadow = top.choice("mode", MODES, "enforce") == "shadow"
+    classifier = compile_classify(top)
+    tools = _tools(top, classifier, shadow)
     if issues.errors:
         raise PolicyValidationError(issues.sorted())
-    plans, unlisted = build_plans(tools)
+    globs = tuple(
+        GlobEntry(key, compile_glob(key), rules) for key, rules in tools.items() if is_glob(key)
+    )
+    plans, unlisted = build_plans({} if globs else tools)
+    if globs:
+        unlisted = build_plans({WILDCARD: tools.get(WILDCARD, ())})[1]
     return Policy(
         file=file,
         revision=revision,
@@ -56,6 +69,9 @@ def compile_intercept(root: LNode, file: str, revision: str) -> Policy:
         plans=plans,
         unlisted=unlisted,
         approvals=approvals,
+        globs=globs,
+        classifier=classifier,
+        shadow=shadow,
     )
 
 
@@ -87,7 +103,7 @@ def _entries(tools: LMap) -> Iterator[tuple[str, LNode, LNode]]:
             yield key_node.value, key_node, value
 
 
-def _tools(top: Fields) -> dict[str, tuple[Rule, ...]]:
+def _tools(top: Fields, classifier: Classifier, shadow: bool) -> dict[str, tuple[Rule, ...]]:
     node = top.mapping("tools", required=True)
     if node is None:
         return {}
@@ -112,7 +128,7 @@ def _tools(top: Fields) -> dict[str, tuple[Rule, ...]]:
             continue
         keys[key] = key_node
         owner = GLOBAL_OWNER if key == WILDCARD else key
-        ctx = RuleContext(top.issues, key, owner, declared)
+        ctx = RuleContext(top.issues, key, owner, declared, classifier, shadow)
         compiled[key] = _tool_rules(value, path, ctx)
     return compiled
 

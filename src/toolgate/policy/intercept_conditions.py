@@ -5,6 +5,8 @@ Intercept's validator also demands: the declaration gives the counter its window
 counter name would otherwise read a counter that never moves. Any rule may read any declared
 counter: `state.<tool>.<counter>` a tool's own, `state._global.<counter>` one declared under `"*"`
 (shared by all tools). The value read is the one before the call; a counter never written is 0.
+An item may also be a group (`any`/`all`/`not`, see `condition_groups`); a path over `[*]` holds
+when any element satisfies the operator (and so, under `not`, when none does).
 """
 
 from __future__ import annotations
@@ -13,11 +15,24 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
+from toolgate.policy.classify import NO_CLASSIFICATION, Classifier
+from toolgate.policy.condition_groups import compile_group, group_key
 from toolgate.policy.decision import CounterRef
+from toolgate.policy.fact_values import FactReader, fact_reader
 from toolgate.policy.located import LMap, LNode, describe, to_plain
 from toolgate.policy.model import Check, Condition
 from toolgate.policy.operators import OP_NAMES, Op, OperandError, Test, build_test
-from toolgate.policy.paths import MISSING, PathError, StatePath, parse_path, resolve
+from toolgate.policy.paths import (
+    MISSING,
+    STAR,
+    FactPath,
+    PathError,
+    StatePath,
+    Step,
+    parse_path,
+    resolve,
+    resolve_all,
+)
 from toolgate.policy.schema import Fields, Issues, quoted, suggestion
 
 ZERO = Decimal(0)
@@ -40,6 +55,8 @@ class RuleContext:
     tool_key: str  # the entry as written, "*" included
     owner: str  # whose counters the entry's state blocks declare: the tool, or "_global"
     counters: Mapping[tuple[str, str], CounterDecl]  # (owner, counter name) -> declaration
+    classifier: Classifier = NO_CLASSIFICATION  # for tool.category / tool.risk
+    shadow: bool = False  # the policy's top-level `mode: shadow`
 
 
 def compile_condition(node: LNode, path: str, ctx: RuleContext) -> Condition | None:
@@ -47,13 +64,16 @@ def compile_condition(node: LNode, path: str, ctx: RuleContext) -> Condition | N
         message = f"a condition must be a mapping with path, op and value, got {describe(node)}"
         ctx.issues.add(node, path, message)
         return None
+    if group_key(node) is not None:
+        return compile_group(node, path, ctx.issues, lambda n, p: compile_condition(n, p, ctx))
     before = len(ctx.issues.errors)
     fields = Fields(node, path, ctx.issues, CONDITION_KEYS)
     path_text = fields.string("path", required=True)
     op = _operator(fields)
     value_node = fields.require("value")
     counter: CounterRef | None = None
-    parts: tuple[str, ...] = ()
+    parts: tuple[Step, ...] = ()
+    reader: FactReader | None = None
     if path_text is not None:
         try:
             parsed = parse_path(path_text)
@@ -62,6 +82,8 @@ def compile_condition(node: LNode, path: str, ctx: RuleContext) -> Condition | N
         else:
             if isinstance(parsed, StatePath):
                 counter = _declared_counter(parsed, fields, ctx)
+            elif isinstance(parsed, FactPath):
+                reader = fact_reader(parsed, ctx.classifier)
             else:
                 parts = parsed.parts
     test: Test | None = None
@@ -75,7 +97,8 @@ def compile_condition(node: LNode, path: str, ctx: RuleContext) -> Condition | N
         if len(ctx.issues.errors) == before:  # never drop a condition silently
             ctx.issues.add(node, path, "this condition could not be compiled")
         return None
-    return Condition(path_text, op, operand, _check(test, counter, parts), counter, parts)
+    check = _check(test, counter, parts, reader)
+    return Condition(path_text, op, operand, check, counter, parts)
 
 
 def _operator(fields: Fields) -> Op | None:
@@ -102,12 +125,21 @@ def _declared_counter(path: StatePath, fields: Fields, ctx: RuleContext) -> Coun
     return None
 
 
-def _check(test: Test, counter: CounterRef | None, parts: tuple[str, ...]) -> Check:
+def _check(
+    test: Test, counter: CounterRef | None, parts: tuple[Step, ...], reader: FactReader | None
+) -> Check:
     """The condition's check, specialised so that the common shapes cost one dict lookup."""
     if counter is not None:
         ref = counter
-        return lambda arguments, counters: test(counters.get(ref, ZERO))
-    if len(parts) == 1:
+        return lambda arguments, counters, facts: test(counters.get(ref, ZERO))
+    if reader is not None:
+        read = reader
+        return lambda arguments, counters, facts: test(read(facts))
+    if STAR in parts:
+        return lambda arguments, counters, facts: any(
+            test(value) for value in resolve_all(arguments, parts)
+        )
+    if len(parts) == 1 and isinstance(parts[0], str):
         key = parts[0]
-        return lambda arguments, counters: test(arguments.get(key, MISSING))
-    return lambda arguments, counters: test(resolve(arguments, parts))
+        return lambda arguments, counters, facts: test(arguments.get(key, MISSING))
+    return lambda arguments, counters, facts: test(resolve(arguments, parts))

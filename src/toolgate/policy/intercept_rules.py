@@ -14,6 +14,7 @@ only counts (Intercept never incremented such a counter).
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from decimal import Decimal
 
 from toolgate.policy import messages
@@ -27,7 +28,10 @@ from toolgate.policy.operators import LIMIT_OPS, Op
 from toolgate.policy.paths import ArgPath, PathError, parse_arg_path
 from toolgate.policy.schema import Fields
 
-RULE_KEYS = ("name", "action", "rate_limit", "conditions", "on_deny", "state", "approval_timeout")
+RULE_KEYS = (
+    "name", "action", "rate_limit", "conditions", "on_deny", "state", "approval_timeout", "mode",
+)  # fmt: skip
+MODES = ("enforce", "shadow")
 STATE_KEYS = ("counter", "window", "increment", "increment_from")
 ACTIONS = tuple(action.value for action in Action)
 WINDOWS: dict[str, Window] = {"minute": MINUTE, "hour": HOUR, "day": DAY}
@@ -47,9 +51,20 @@ def compile_rule(node: LNode, path: str, ctx: RuleContext) -> Rule | None:
         rule = _rate_limit_rule(fields, ctx, on_deny)
     else:
         rule = _full_rule(fields, ctx, on_deny)
+    mode = fields.choice("mode", MODES, "shadow" if ctx.shadow else "enforce")
     if rule is None and len(ctx.issues.errors) == before:  # never drop a rule silently
         ctx.issues.add(node, path, "this rule could not be compiled")
+    if rule is not None and mode == "shadow":
+        rule = _shadowed(rule)
     return rule if len(ctx.issues.errors) == before else None
+
+
+def _shadowed(rule: Rule) -> Rule:
+    """The rule in shadow mode: it reports instead of blocking, and so do its counter charges."""
+    spec = rule.counter
+    if spec is not None and spec.fixed_charge is not None:
+        spec = replace(spec, fixed_charge=replace(spec.fixed_charge, shadow=True))
+    return replace(rule, shadow=True, counter=spec)
 
 
 def _full_rule(fields: Fields, ctx: RuleContext, on_deny: str | None) -> Rule | None:
@@ -198,10 +213,14 @@ def _amount(fields: Fields) -> tuple[Decimal | None, ArgPath | None]:
     if "increment_from" in fields.values:
         text = fields.string("increment_from", required=True)
         try:
-            return None, parse_arg_path(text) if text is not None else None
+            source = parse_arg_path(text) if text is not None else None
         except PathError as exc:
             fields.error("increment_from", f"increment_from: {exc}")
             return None, None
+        if source is not None and source.fans_out:
+            fields.error("increment_from", "increment_from must name one value, not [*]")
+            return None, None
+        return None, source
     node = fields.get("increment")
     if node is None:
         return Decimal(1), None  # Intercept's default increment

@@ -7,7 +7,8 @@ tool and the deciding rule and says what to change, without echoing argument val
 from __future__ import annotations
 
 from toolgate.policy.decision import CounterRef
-from toolgate.policy.model import WILDCARD, Condition, Rule
+from toolgate.policy.model import Condition, Rule
+from toolgate.policy.tool_globs import WILDCARD
 
 
 def hidden(tool: str) -> str:

@@ -1,27 +1,34 @@
 """The compiled policy: immutable, dialect-neutral, shaped so that evaluation does little work.
 
 A loader turns a file into a `Policy`; the evaluator only reads it. Rules are grouped per tool into
-a `ToolPlan` (the tool's own rules followed by the `"*"` rules, with the counters they read worked
-out in advance), kept in a dict by tool name, so a call costs O(rules of its tool) whatever the
-number of tools. Conditions carry a compiled `check`; regexes are compiled at load time.
+a `ToolPlan` (the tool's own rules, then the rules of every glob entry matching it in file order,
+then the `"*"` rules, with the counters they read worked out in advance). Without glob entries the
+plans are built at load time in a dict by tool name; with them, a tool's plan is resolved on first
+use and cached (bounded), so a call costs O(rules of its tool) whatever the number of tools or
+globs. Conditions carry a compiled `check`; regexes are compiled at load time. A condition may be
+a group (`any`, `all`, `not`) whose `members` are conditions.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
 from decimal import Decimal
 
+from toolgate.policy.classify import NO_CLASSIFICATION, Classifier
 from toolgate.policy.decision import Bound, Charge, CounterRef
+from toolgate.policy.facts import CallFacts
 from toolgate.policy.numbers import render
 from toolgate.policy.operators import Op
-from toolgate.policy.paths import ArgPath
+from toolgate.policy.paths import ArgPath, Step
+from toolgate.policy.tool_globs import WILDCARD, is_glob
 
-WILDCARD = "*"
+PLAN_CACHE_SIZE = 4096
 
-#: Reads a condition's path from the call's arguments or counter values and applies its operator.
-Check = Callable[[Mapping[str, object], Mapping[CounterRef, Decimal]], bool]
+#: Reads a condition's path (arguments, counter values or facts) and applies its operator.
+Check = Callable[[Mapping[str, object], Mapping[CounterRef, Decimal], CallFacts], bool]
 
 
 class Action(enum.Enum):
@@ -32,14 +39,25 @@ class Action(enum.Enum):
 
 @dataclass(frozen=True, slots=True, eq=False)
 class Condition:
-    path: str  # as written, e.g. "args.amount" or "state.create_refund.daily_spend"
-    op: Op
+    path: str  # as written, e.g. "args.amount"; for a group "any", "all" or "not"
+    op: Op | None  # None for a group
     operand: object  # the policy's value, as plain data (tuples for lists)
     check: Check
     counter: CounterRef | None = None  # set when the path reads a counter
-    parts: tuple[str, ...] = ()  # the argument path's steps when it reads an argument
+    parts: tuple[Step, ...] = ()  # the argument path's steps when it reads an argument
+    members: tuple[Condition, ...] = ()  # a group's conditions
+
+    def counters(self) -> Iterator[CounterRef]:
+        """Every counter this condition (or any member of it) reads."""
+        if self.counter is not None:
+            yield self.counter
+        for member in self.members:
+            yield from member.counters()
 
     def describe(self) -> str:
+        if self.op is None:
+            inner = "; ".join(member.describe() for member in self.members)
+            return f"{self.path}({inner})"
         operand = self.operand
         if isinstance(operand, str):
             text = f'"{operand}"'
@@ -76,6 +94,7 @@ class Rule:
     counter: CounterSpec | None = None
     approval_timeout_seconds: float | None = None
     rate_limit: str | None = None  # the shorthand as written, e.g. "10/minute"
+    shadow: bool = False  # `mode: shadow`: decide and report, never block
 
     @property
     def label(self) -> str:
@@ -104,6 +123,15 @@ class Approvals:
 
 
 @dataclass(frozen=True, slots=True, eq=False)
+class GlobEntry:
+    """A `tools:` key with `*` or `?` in it (not the lone `"*"`), and its compiled rules."""
+
+    key: str
+    pattern: re.Pattern[str]
+    rules: tuple[Rule, ...]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
 class Policy:
     file: str
     revision: str  # the first 12 hex digits of the SHA-256 of the file's bytes
@@ -112,10 +140,14 @@ class Policy:
     default_deny: bool
     hidden: frozenset[str]
     hide_all: bool
-    tools: Mapping[str, tuple[Rule, ...]]  # every entry as written, "*" included, in file order
-    plans: Mapping[str, ToolPlan]  # listed tools ("*" is not a listing)
+    tools: Mapping[str, tuple[Rule, ...]]  # every entry as written, "*" and globs included
+    plans: Mapping[str, ToolPlan]  # exact names, built at load time (empty when globs exist)
     unlisted: ToolPlan  # tools not listed under `default: allow`: the "*" rules alone
     approvals: Approvals | None = None
+    globs: tuple[GlobEntry, ...] = ()
+    classifier: Classifier = NO_CLASSIFICATION
+    shadow: bool = False  # top-level `mode: shadow`
+    _resolved: dict[str, ToolPlan | None] = field(default_factory=dict, repr=False)
 
     @property
     def tool_count(self) -> int:
@@ -129,13 +161,31 @@ class Policy:
     def plan_for(self, tool: str) -> ToolPlan | None:
         """The rules that apply to `tool`, or None when `default: deny` refuses it unlisted."""
         plan = self.plans.get(tool)
-        if plan is None and not self.default_deny:
-            return self.unlisted
-        return plan
+        if plan is not None:
+            return plan
+        if not self.globs:
+            return None if self.default_deny else self.unlisted
+        if tool in self._resolved:
+            return self._resolved[tool]
+        resolved = self._resolve(tool)
+        if len(self._resolved) >= PLAN_CACHE_SIZE:
+            self._resolved.clear()  # rebuilt on demand; an LRU would cost more than it saves
+        self._resolved[tool] = resolved
+        return resolved
+
+    def _resolve(self, tool: str) -> ToolPlan | None:
+        matched = [entry.rules for entry in self.globs if entry.pattern.match(tool)]
+        own = None if is_glob(tool) or tool == WILDCARD else self.tools.get(tool)
+        if own is None and not matched:
+            return None if self.default_deny else self.unlisted
+        rules = own or ()
+        for entry_rules in matched:
+            rules += entry_rules
+        return _plan(rules + self.tools.get(WILDCARD, ()))
 
 
 def build_plans(tools: Mapping[str, tuple[Rule, ...]]) -> tuple[dict[str, ToolPlan], ToolPlan]:
-    """One plan per listed tool, plus the plan for unlisted tools."""
+    """One plan per listed tool, plus the plan for unlisted tools (a policy without globs)."""
     wildcard = tools.get(WILDCARD, ())
     plans = {key: _plan(rules + wildcard) for key, rules in tools.items() if key != WILDCARD}
     return plans, _plan(wildcard)
@@ -145,8 +195,8 @@ def _plan(rules: tuple[Rule, ...]) -> ToolPlan:
     needed: dict[CounterRef, None] = {}
     for rule in rules:
         for condition in rule.conditions:
-            if condition.counter is not None:
-                needed[condition.counter] = None
+            for counter in condition.counters():
+                needed[counter] = None
         if rule.counter is not None and rule.counter.bound is not None:
             needed[rule.counter.ref] = None
     return ToolPlan(rules, tuple(needed))

@@ -3,16 +3,32 @@
 Comparison is exact: integers stay integers, a float from JSON becomes `Decimal(repr(x))` (so the
 JSON text `0.1` compares equal to the policy's `0.1`), and booleans are never numbers even though
 Python's `bool` is an `int`. Non-finite values (NaN, infinities) are not numbers either.
+
+Numbers as strings (a toolgate extension; exchange APIs send `"0.01"`): under the ordering
+operators only, a string that is a plain decimal literal — an optional `-`, digits, optionally a
+point and more digits, at most 64 characters, no exponent, no spaces, no `+` — compares as that
+exact decimal. Any other string still fails them. Equality and `in` stay typed (`"5"` never
+equals `5`).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from decimal import Decimal
 
 from toolgate.policy.located import describe_value
 
 Number = int | Decimal
+MAX_NUMERIC_STRING = 64
+_DECIMAL_LITERAL = re.compile(r"-?[0-9]+(?:\.[0-9]+)?\Z")
+
+
+def numeric_string(value: str) -> Number | None:
+    """A plain decimal literal as an exact number (`"0.01"`, `"-3"`), else None."""
+    if len(value) > MAX_NUMERIC_STRING or _DECIMAL_LITERAL.match(value) is None:
+        return None
+    return int(value) if "." not in value else Decimal(value)
 
 
 def as_number(value: object) -> Number | None:

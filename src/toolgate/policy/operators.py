@@ -4,6 +4,9 @@ A test receives the value found at the condition's path, or `MISSING`; every ope
 `exists` is false on a missing value (so an `evaluate` rule fails closed). Equality is typed:
 numbers compare exactly by value (`1 == 1.0`), strings with strings, booleans with booleans; a
 string never equals a number (Intercept compared `fmt` renderings, so `"5"` equalled `5`).
+The ordering operators also read a string holding a plain decimal literal as that number (see
+`numbers`). toolgate's own operators (`starts_with ends_with glob not_contains len_lte len_gte`)
+are built in `text_operators`.
 """
 
 from __future__ import annotations
@@ -11,14 +14,18 @@ from __future__ import annotations
 import enum
 import operator
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from decimal import Decimal
 from typing import cast
 
-from toolgate.policy.located import MAX_DEPTH, describe_value
-from toolgate.policy.numbers import Number, as_number, policy_number, render
+from toolgate.policy.equality import contains, equality_key
+from toolgate.policy.located import describe_value
+from toolgate.policy.numbers import Number, as_number, numeric_string, policy_number, render
 from toolgate.policy.paths import MISSING
 from toolgate.policy.regex import compile_policy_regex
+from toolgate.policy.text_operators import TEXT_BUILDERS, OperandError
+
+__all__ = ["OP_NAMES", "Op", "OperandError", "Test", "build_test", "equality_key"]
 
 Test = Callable[[object], bool]
 
@@ -35,35 +42,17 @@ class Op(enum.Enum):
     REGEX = "regex"
     CONTAINS = "contains"
     EXISTS = "exists"
+    STARTS_WITH = "starts_with"
+    ENDS_WITH = "ends_with"
+    GLOB = "glob"
+    NOT_CONTAINS = "not_contains"
+    LEN_LTE = "len_lte"
+    LEN_GTE = "len_gte"
 
 
 OP_NAMES = tuple(op.value for op in Op)
 ORDERING_OPS = frozenset({Op.LT, Op.LTE, Op.GT, Op.GTE})
 LIMIT_OPS = frozenset({Op.LT, Op.LTE})
-
-
-class OperandError(ValueError):
-    """The value given to an operator has the wrong type or is invalid."""
-
-
-def equality_key(value: object, depth: int = 0) -> object:
-    """A hashable stand-in for `value` under typed equality; unequal to everything if odd.
-
-    Arguments come from the network: nesting deeper than the policy's own limit compares unequal
-    instead of recursing further.
-    """
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, str):
-        return ("s", value)
-    number = as_number(value)
-    if number is not None:
-        return ("n", number)
-    if depth < MAX_DEPTH and isinstance(value, list | tuple):
-        return ("l", tuple(equality_key(item, depth + 1) for item in value))
-    if depth < MAX_DEPTH and isinstance(value, Mapping):
-        return ("m", frozenset((str(k), equality_key(v, depth + 1)) for k, v in value.items()))
-    return object()  # NaN, infinities, MISSING, too deep, foreign objects: equal to nothing
 
 
 def build_test(op: Op, operand: object) -> Test:
@@ -84,7 +73,7 @@ def _ordering(op: Op, operand: object) -> Test:
     def test(value: object) -> bool:
         if value.__class__ is int:  # the common case, skipping the conversion
             return compare(value, bound)
-        number = as_number(value)
+        number = numeric_string(value) if isinstance(value, str) else as_number(value)
         return number is not None and compare(number, bound)
 
     return test
@@ -133,19 +122,6 @@ def _regex(operand: object) -> Test:
     return lambda value: isinstance(value, str) and search(value) is not None
 
 
-def _contains(operand: object) -> Test:
-    key = equality_key(operand)
-
-    def test(value: object) -> bool:
-        if isinstance(value, str):
-            return isinstance(operand, str) and operand in value
-        if isinstance(value, list | tuple):
-            return any(equality_key(item) == key for item in value)
-        return False
-
-    return test
-
-
 def _exists(operand: object) -> Test:
     if not isinstance(operand, bool):
         raise OperandError(f'operator "exists" needs true or false, got {describe_value(operand)}')
@@ -165,6 +141,8 @@ _BUILDERS: dict[Op, Callable[[object], Test]] = {
     Op.IN: _in,
     Op.NOT_IN: _not_in,
     Op.REGEX: _regex,
-    Op.CONTAINS: _contains,
+    Op.CONTAINS: contains,
     Op.EXISTS: _exists,
 }
+
+_BUILDERS.update({Op(name): builder for name, builder in TEXT_BUILDERS.items()})
