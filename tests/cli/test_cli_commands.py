@@ -19,7 +19,7 @@ def test_version_prints_the_package_version() -> None:
     assert result.output.strip() == f"toolgate {__version__}"
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["validate"], ["demo"]])
+@pytest.mark.parametrize("command", [[], ["run"], ["validate"], ["demo"], ["scan"]])
 def test_every_command_has_help(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from toolgate import __version__
+from toolgate.cli import scan as scan_command
 from toolgate.errors import PolicyValidationError, ToolgateError
 
 app = typer.Typer(
@@ -85,6 +86,13 @@ def run(
             help="Counter store URL: memory:// or sqlite:///PATH [default: SQLite in state dir]."
         ),
     ] = None,
+    identity: Annotated[
+        str | None,
+        typer.Option(
+            envvar="TOOLGATE_IDENTITY",
+            help="Who the client is: identity.name in policies and `identity` in the audit log.",
+        ),
+    ] = None,
 ) -> None:
     from toolgate.app.settings import resolve_run_settings
 
@@ -98,6 +106,7 @@ def run(
             namespace=namespace,
             store_url=counter_store,
             log_level=log_level,
+            identity=identity,
         )
     except ToolgateError as exc:
         raise _fail(str(exc)) from None
@@ -129,6 +138,9 @@ def demo() -> None:
     from toolgate.demo.runner import run_demo
 
     raise typer.Exit(run_demo())
+
+
+scan_command.register(app)
 
 
 def main() -> None:
