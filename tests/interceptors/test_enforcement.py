@@ -3,24 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from tests.interceptors.rig import Rig, answer, forward_unchanged
+from tests.interceptors.rig import build as build_rig
 
-from toolgate.audit.event import DecisionEvent
-from toolgate.audit.recorder import AuditRecorder
 from toolgate.clock import FakeClock
 from toolgate.errors import StoreError
-from toolgate.interceptors.enforcement import EnforcementSettings, PolicyEnforcer
-from toolgate.interceptors.policy_source import PolicySource
 from toolgate.jsonrpc.message import Message, parse, result_response
-from toolgate.pipeline.session import Session
-from toolgate.pipeline.types import Forward, Outcome, Respond
-from toolgate.quota.ledger import Ledger
+from toolgate.pipeline.types import Forward, Respond
 from toolgate.stores.base import BucketKey, ReserveItem, ReserveResult
 from toolgate.stores.memory import MemoryCounterStore
 
@@ -45,25 +40,6 @@ tools:
 """
 
 
-@dataclass
-class ListSink:
-    events: list[DecisionEvent] = field(default_factory=list)
-
-    async def emit(self, event: DecisionEvent) -> None:
-        self.events.append(event)
-
-    async def aclose(self) -> None:
-        return None
-
-
-class SilentClient:
-    async def receive(self) -> bytes:
-        return b""
-
-    async def send(self, data: bytes) -> None:
-        return None
-
-
 class BrokenStore(MemoryCounterStore):
     async def reserve(self, items: Sequence[ReserveItem]) -> ReserveResult:
         raise StoreError("disk on fire")
@@ -72,56 +48,8 @@ class BrokenStore(MemoryCounterStore):
         raise StoreError("disk on fire")
 
 
-@dataclass
-class Rig:
-    enforcer: PolicyEnforcer
-    sink: ListSink
-    session: Session
-    next_id: int = 0
-
-    async def call(self, name: Any, arguments: Any = None, *, modern: bool = False) -> Outcome:
-        self.next_id += 1
-        params: dict[str, Any] = {"name": name}
-        if arguments is not None:
-            params["arguments"] = arguments
-        if modern:
-            params["_meta"] = {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}
-        request = {"jsonrpc": "2.0", "id": self.next_id, "method": "tools/call", "params": params}
-        message = parse(orjson.dumps(request))
-        assert isinstance(message, Message)
-
-        async def forward(_: Message) -> Outcome:
-            return Forward()
-
-        return await self.enforcer(message, self.session, forward)
-
-    async def settle(self, outcome: Outcome, result: dict[str, Any]) -> None:
-        assert isinstance(outcome, Forward)
-        assert outcome.on_response is not None
-        response = parse(result_response(self.next_id, result))
-        assert isinstance(response, Message)
-        await outcome.on_response(response)
-
-
 def build(tmp_path: Path, store: MemoryCounterStore | None = None) -> Rig:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(POLICY)
-    clock = FakeClock()
-    sink = ListSink()
-    enforcer = PolicyEnforcer(
-        PolicySource(policy),
-        Ledger(store if store is not None else MemoryCounterStore(clock), "test", clock),
-        AuditRecorder(sink, clock),
-        clock,
-        EnforcementSettings(salt=b"s" * 32),
-    )
-    return Rig(enforcer, sink, Session(SilentClient(), "ses_test"))
-
-
-def answer(outcome: Outcome) -> dict[str, Any]:
-    assert isinstance(outcome, Respond)
-    decoded: dict[str, Any] = orjson.loads(outcome.data)
-    return decoded
+    return build_rig(tmp_path, POLICY, store=store)
 
 
 async def test_an_allowed_call_is_forwarded_unchanged_and_logged_when_it_settles(
@@ -231,10 +159,7 @@ async def test_tools_list_hides_hidden_tools(tmp_path: Path) -> None:
     request = parse(b'{"jsonrpc":"2.0","id":1,"method":"tools/list"}')
     assert isinstance(request, Message)
 
-    async def forward(_: Message) -> Outcome:
-        return Forward()
-
-    outcome = await rig.enforcer(request, rig.session, forward)
+    outcome = await rig.enforcer(request, rig.session, forward_unchanged)
     assert isinstance(outcome, Forward) and outcome.on_response is not None
     listing = {"tools": [{"name": "secret"}, {"name": "pay"}], "_meta": {"k": 1}}
     response = parse(result_response(1, listing))
@@ -246,23 +171,11 @@ async def test_tools_list_hides_hidden_tools(tmp_path: Path) -> None:
 
 
 async def test_numeric_conditions_compare_every_digit_of_the_agents_number(tmp_path: Path) -> None:
-    policy = tmp_path / "exact.yaml"
-    policy.write_text(
+    rig = build_rig(
+        tmp_path,
         'version: "1"\ntools:\n  order:\n    rules:\n      - name: cap\n        conditions:\n'
-        "          - {path: args.qty, op: lte, value: 0.12345678901234567890}\n"
+        "          - {path: args.qty, op: lte, value: 0.12345678901234567890}\n",
     )
-    clock = FakeClock()
-    sink = ListSink()
-    enforcer = PolicyEnforcer(
-        PolicySource(policy),
-        Ledger(MemoryCounterStore(clock), "t", clock),
-        AuditRecorder(sink, clock),
-        clock,
-    )
-    session = Session(SilentClient(), "s")
-
-    async def forward(_: Message) -> Outcome:
-        return Forward()
 
     def request(qty: bytes) -> Message:
         raw = (
@@ -275,8 +188,9 @@ async def test_numeric_conditions_compare_every_digit_of_the_agents_number(tmp_p
         return message
 
     # As 64-bit floats these two are the same number; exactly, the second is over the cap.
-    assert isinstance(await enforcer(request(b"0.12345678901234567890"), session, forward), Forward)
-    over = await enforcer(request(b"0.12345678901234567891"), session, forward)
+    within = await rig.enforcer(request(b"0.12345678901234567890"), rig.session, forward_unchanged)
+    assert isinstance(within, Forward)
+    over = await rig.enforcer(request(b"0.12345678901234567891"), rig.session, forward_unchanged)
     assert isinstance(over, Respond)
 
 

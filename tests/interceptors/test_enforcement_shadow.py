@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import orjson
 import pytest
+from tests.interceptors.rig import Rig
+from tests.interceptors.rig import build as build_rig
 
-from toolgate.audit.event import DecisionEvent
-from toolgate.audit.recorder import AuditRecorder
-from toolgate.clock import FakeClock
-from toolgate.interceptors.enforcement import EnforcementSettings, PolicyEnforcer
-from toolgate.interceptors.policy_source import PolicySource
-from toolgate.jsonrpc.message import Message, parse, result_response
-from toolgate.pipeline.session import Session
-from toolgate.pipeline.types import Forward, Outcome, Respond
-from toolgate.quota.ledger import Ledger
-from toolgate.stores.memory import MemoryCounterStore
+from toolgate.pipeline.types import Respond
 
 pytestmark = pytest.mark.anyio
 
@@ -43,65 +33,8 @@ tools:
 """
 
 
-@dataclass
-class ListSink:
-    events: list[DecisionEvent] = field(default_factory=list)
-
-    async def emit(self, event: DecisionEvent) -> None:
-        self.events.append(event)
-
-    async def aclose(self) -> None:
-        return None
-
-
-class SilentClient:
-    async def receive(self) -> bytes:
-        return b""
-
-    async def send(self, data: bytes) -> None:
-        return None
-
-
-@dataclass
-class Rig:
-    enforcer: PolicyEnforcer
-    sink: ListSink
-    session: Session = field(default_factory=lambda: Session(SilentClient(), "ses_t"))
-    next_id: int = 0
-
-    async def call(self, name: str, arguments: dict[str, Any]) -> Outcome:
-        self.next_id += 1
-        params = {"name": name, "arguments": arguments}
-        request = {"jsonrpc": "2.0", "id": self.next_id, "method": "tools/call", "params": params}
-        message = parse(orjson.dumps(request))
-        assert isinstance(message, Message)
-
-        async def forward(_: Message) -> Outcome:
-            return Forward()
-
-        return await self.enforcer(message, self.session, forward)
-
-    async def settle(self, outcome: Outcome, result: dict[str, Any]) -> DecisionEvent:
-        assert isinstance(outcome, Forward) and outcome.on_response is not None
-        response = parse(result_response(self.next_id, result))
-        assert isinstance(response, Message)
-        await outcome.on_response(response)
-        return self.sink.events[-1]
-
-
 def build(tmp_path: Path, identity: str | None = None) -> Rig:
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(POLICY)
-    clock = FakeClock()
-    sink = ListSink()
-    enforcer = PolicyEnforcer(
-        PolicySource(policy),
-        Ledger(MemoryCounterStore(clock), "test", clock),
-        AuditRecorder(sink, clock),
-        clock,
-        EnforcementSettings(identity=identity, salt=b"s" * 32),
-    )
-    return Rig(enforcer, sink)
+    return build_rig(tmp_path, POLICY, identity=identity)
 
 
 async def test_a_shadow_denial_is_forwarded_and_logged_as_would_deny(tmp_path: Path) -> None:

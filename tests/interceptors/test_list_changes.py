@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from tests.interceptors.rig import SilentClient
 
 from toolgate.clock import FakeClock
 from toolgate.interceptors.enforcement import PolicyEnforcer
@@ -15,14 +16,6 @@ from toolgate.pipeline.session import Session
 from toolgate.policy.loader import load_policy_text
 from toolgate.quota.ledger import Ledger
 from toolgate.stores.memory import MemoryCounterStore
-
-
-class Quiet:
-    async def receive(self) -> bytes:
-        return b""
-
-    async def send(self, data: bytes) -> None:
-        return None
 
 
 def policy(hide: str) -> object:
@@ -46,7 +39,7 @@ def announcer(tmp_path: Path) -> tuple[ListChangeAnnouncer, PolicyEnforcer]:
         None,
         clock,  # type: ignore[arg-type]
     )
-    return ListChangeAnnouncer(enforcer.source, enforcer, Session(Quiet())), enforcer
+    return ListChangeAnnouncer(enforcer.source, enforcer, Session(SilentClient())), enforcer
 
 
 def test_a_reload_that_changes_a_shown_tools_visibility_is_announced(
