@@ -208,3 +208,61 @@ async def test_expired_buckets_are_dropped_and_never_recreated_by_a_late_rollbac
     assert await values(store, "k") == [0]
     await store.rollback(old)
     assert await values(store, "k") == [0]  # not -3: the expired bucket stays gone
+
+
+# Sliding windows: a bucket with `history` is one slice; its value sums the slices before it.
+
+
+def slice_item(
+    amount: str, limit: str | None, start: int, *, history: int = 3, after: bool = False
+) -> ReserveItem:
+    key = BucketKey("s", start, 10, history)
+    return ReserveItem(key, Decimal(amount), None if limit is None else Decimal(limit), True, after)
+
+
+async def test_a_sliding_bucket_reads_as_the_sum_of_its_slice_and_the_slices_before(
+    store: CounterStore,
+) -> None:
+    for offset, amount in ((0, "1"), (10, "2"), (20, "3"), (30, "4")):
+        assert (await store.reserve([slice_item(amount, None, START + offset)])).ok
+    # the slice at +30 with history 3 covers +0..+30; the one at +40 has forgotten +0
+    assert await store.get([BucketKey("s", START + 30, 10, 3)]) == [10]
+    assert await store.get([BucketKey("s", START + 40, 10, 3)]) == [9]
+    assert await store.get([BucketKey("s", START + 30, 10, 0)]) == [4]
+
+
+async def test_a_sliding_reservation_checks_the_sum_and_adds_to_its_own_slice_only(
+    store: CounterStore,
+) -> None:
+    assert (await store.reserve([slice_item("3", "5", START, after=True)])).ok
+    refused = await store.reserve([slice_item("3", "5", START + 10, after=True)])
+    assert (refused.ok, refused.failed_index, refused.current) == (False, 0, 3)
+    assert (await store.reserve([slice_item("2", "5", START + 10, after=True)])).ok
+    assert await store.get([BucketKey("s", START + 10, 10, 0)]) == [2]
+    assert (await store.reserve([slice_item("3", "5", START + 40, after=True)])).ok  # 3 left
+
+
+async def test_a_failed_sliding_reservation_applies_nothing_to_any_item(
+    store: CounterStore,
+) -> None:
+    await store.reserve([slice_item("4", None, START)])
+    result = await store.reserve([item("a", "1", "9"), slice_item("1", "3", START + 10)])
+    assert (result.ok, result.failed_index) == (False, 1)
+    assert await values(store, "a") == [0]
+
+
+async def test_a_sliding_reservation_rolls_back_from_its_own_slice(store: CounterStore) -> None:
+    first = slice_item("2", "5", START)
+    second = slice_item("3", "5", START + 10)
+    assert (await store.reserve([first])).ok and (await store.reserve([second])).ok
+    await store.rollback([second])
+    assert await store.get([BucketKey("s", START + 10, 10, 3)]) == [2]
+
+
+async def test_a_slice_outlives_its_own_length_until_it_leaves_the_sliding_window(
+    store: CounterStore, clock: FakeClock
+) -> None:
+    await store.reserve([slice_item("1", None, START)])
+    clock.set(START + 40 + 200.0)  # past the slice's own end plus a fixed window's grace
+    await store.reserve([item("other", "1", start=START + 240)])  # gives stores a chance to sweep
+    assert await store.get([BucketKey("s", START + 30, 10, 3)]) == [1]

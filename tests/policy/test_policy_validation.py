@@ -56,8 +56,8 @@ CASES = [
      'rate_limit must look like "10/minute"'),
     ("rate-count-zero", _rule("{rate_limit: 0/day}"), RULE,
      'rate_limit count must be a positive integer, got "0"'),
-    ("rate-window", _rule("{rate_limit: 5/week}"), RULE,
-     'window must be minute, hour or day, got "week"'),
+    ("rate-window", _rule("{rate_limit: 5/fortnight}"), RULE,
+     'window must be minute, hour, day, week or a duration'),
     ("rate-not-string", _rule("{rate_limit: 5}"), RULE,
      "rate_limit must be a string, got an integer"),
     ("rate-with-conditions", _rule("{rate_limit: 5/day, conditions: [{path: args.a, op: eq, "
@@ -115,8 +115,8 @@ CASES = [
                                  "state: {counter: c}}"), f"{RULE}.state",
      'missing required key "window"'),
     ("state-window", _rule("{name: r, conditions: [{path: args.a, op: eq, value: 1}], "
-                           "state: {counter: c, window: week}}"), f"{RULE}.state",
-     'window must be one of "minute", "hour", "day", got "week"'),
+                           "state: {counter: c, window: fortnight}}"), f"{RULE}.state",
+     'window must be minute, hour, day, week or a duration'),
     ("state-both-increments", _rule("{name: r, conditions: [{path: args.a, op: eq, value: 1}], "
                                     "state: {counter: c, window: day, increment: 1, "
                                     "increment_from: args.a}}"), f"{RULE}.state",

@@ -29,23 +29,46 @@ class Reason(enum.Enum):
     INVALID_CALL = "invalid_call"  # facts that cannot be evaluated (fail closed)
 
 
+SLIDING_SLICES = 10  # a sliding window is counted in this many slices (see `Window`)
+MONDAY_OFFSET = 4 * 86400  # 1970-01-01 was a Thursday: weeks start 4 days after the epoch
+
+
 @dataclass(frozen=True, slots=True)
 class Window:
-    """A counting window: `seconds` long; `aligned` windows start at UTC multiples of it."""
+    """A counting window, `seconds` long.
+
+    Fixed (the default): one bucket per window, starting at UTC multiples of `seconds` shifted by
+    `offset` (a week starts on Monday 00:00 UTC). Sliding: the window is counted in slices of
+    `bucket_seconds` (about a tenth of it); a call's bucket is its slice, and the counter's value
+    is the sum of its slice and the `history` slices before it. Those slices cover at least the
+    last `seconds` and at most one slice more, so a sliding counter never admits more than its
+    limit in ANY interval `seconds` long (no double burst across a boundary); the price is that
+    a call is forgotten between `seconds` and `seconds + bucket_seconds` after it was made.
+    """
 
     seconds: int
-    name: str  # "minute", "hour", "day", or a duration literal such as "90s"
+    name: str  # "minute", "hour", "day", "week", or a duration literal such as "90s"
     aligned: bool = True
+    offset: int = 0
+    sliding: bool = False
+    bucket_seconds: int = field(init=False, repr=False, compare=False)
+    history: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        size = max(1, self.seconds // SLIDING_SLICES) if self.sliding else self.seconds
+        object.__setattr__(self, "bucket_seconds", size)
+        object.__setattr__(self, "history", -(-self.seconds // size) if self.sliding else 0)
 
     def start(self, epoch_seconds: float) -> int:
-        """The start (epoch seconds) of the window holding `epoch_seconds`."""
+        """The start (epoch seconds) of the bucket holding `epoch_seconds`."""
         now = int(epoch_seconds)
-        return now - (now % self.seconds)
+        return now - ((now - self.offset) % self.bucket_seconds)
 
 
 MINUTE = Window(60, "minute")
 HOUR = Window(3600, "hour")
 DAY = Window(86400, "day")
+WEEK = Window(7 * 86400, "week", offset=MONDAY_OFFSET)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +78,9 @@ class CounterRef:
     `owner` is the tool name the counter belongs to (or "_global"); `name` is the counter's name
     (`_rate_minute` for a rate_limit shorthand). `scope` is "global" (the default), "identity"
     or "session"; `scope_value` is the identity or session it is counted for, and `key_value`
-    the distinct argument value when the counter is keyed by an argument.
+    the distinct argument value when the counter is keyed by an argument. `key_path` (e.g.
+    "args.symbol") is set on a keyed counter: as declared, its `key_value` is None until the
+    evaluator binds it to a call (`policy.counter_scope.bind`).
     """
 
     owner: str
@@ -64,6 +89,14 @@ class CounterRef:
     scope: str = "global"
     scope_value: str | None = None
     key_value: str | None = None
+    key_path: str | None = None
+
+    @property
+    def unbound(self) -> bool:
+        """Whether this is a declaration whose scope or key a call must fill in first."""
+        return (self.scope != "global" and self.scope_value is None) or (
+            self.key_path is not None and self.key_value is None
+        )
 
 
 @dataclass(frozen=True, slots=True)

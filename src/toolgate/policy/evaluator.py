@@ -22,12 +22,14 @@ from dataclasses import replace
 from decimal import Decimal
 
 from toolgate.policy import messages
+from toolgate.policy.counter_scope import Unbound, bind, bind_all
 from toolgate.policy.decision import Charge, CounterRef, Decision, Effect, Reason, Would
 from toolgate.policy.facts import CallFacts
 from toolgate.policy.model import Action, Condition, CounterSpec, Policy, Rule, ToolPlan
 from toolgate.policy.numbers import amount_problem, as_decimal, as_number
 from toolgate.policy.operators import LIMIT_OPS
 from toolgate.policy.paths import MISSING, STAR, resolve
+from toolgate.policy.spend import SpendRefusal, spend_charges
 
 HIDDEN_ID = "(hidden)"
 DEFAULT_DENY_ID = "(default deny)"
@@ -35,6 +37,7 @@ INVALID_CALL_ID = "(invalid call)"
 ZERO = Decimal(0)
 _DENY, _APPROVAL = Action.DENY, Action.REQUIRE_APPROVAL
 _ALLOW = Decision(Effect.ALLOW, Reason.ALLOWED, None, None, "")
+_NOT_SCOPED: Mapping[CounterRef, CounterRef] = {}
 
 Arguments = Mapping[str, object]
 Counters = Mapping[CounterRef, Decimal]
@@ -52,7 +55,13 @@ def counters_needed(policy: Policy, facts: CallFacts) -> tuple[CounterRef, ...]:
     plan = policy.plan_for(facts.tool)
     if plan is None and policy.shadow:
         plan = policy.unlisted
-    return plan.counters_needed if plan is not None else ()
+    if plan is None:
+        return ()
+    refs = plan.counters_needed
+    if any(ref.unbound for ref in refs):  # scoped or keyed: this call's own counters
+        bound = (bind(ref, facts.arguments, facts) for ref in refs)
+        return tuple(ref for ref in bound if not isinstance(ref, Unbound))
+    return refs
 
 
 def evaluate(policy: Policy, facts: CallFacts) -> Decision:
@@ -92,6 +101,8 @@ def _run(plan: ToolPlan, tool: str, arguments: Arguments, facts: CallFacts) -> D
             continue
         if isinstance(outcome, Charge):
             charges.append(outcome)
+        elif isinstance(outcome, tuple):
+            charges.extend(outcome)
         elif rule.shadow:
             would = would or _would(outcome)
         elif outcome.effect is Effect.REQUIRE_APPROVAL:
@@ -107,13 +118,23 @@ def _run(plan: ToolPlan, tool: str, arguments: Arguments, facts: CallFacts) -> D
 
 def _outcome(
     rule: Rule, tool: str, arguments: Arguments, facts: CallFacts
-) -> Decision | Charge | None:
-    """What one rule says: nothing (it passes), a charge, or a denial / an approval request."""
+) -> Decision | Charge | tuple[Charge, ...] | None:
+    """What one rule says: nothing (it passes), charges, or a denial / an approval request."""
     action = rule.action
     if action is _DENY:
         message = rule.on_deny or messages.blocked(tool, rule)
         return Decision(Effect.DENY, Reason.RULE_DENY, rule.rule_id, rule.name, message)
     counters = facts.counters
+    bound: Mapping[CounterRef, CounterRef] = _NOT_SCOPED
+    if rule.scoped:  # read and charge this call's own counters under the declared names
+        binding = bind_all(rule.scoped, arguments, facts)
+        if isinstance(binding, Unbound):
+            message = f'Call to "{tool}" refused: {binding} ({rule.label})'
+            return Decision(Effect.DENY, Reason.INVALID_CALL, rule.rule_id, rule.name, message)
+        bound = binding
+        view = dict(counters)
+        view.update({name: counters.get(ref, ZERO) for name, ref in binding.items()})
+        counters = view
     for condition in rule.conditions:  # inlined: this loop is the hot path
         if not condition.check(arguments, counters, facts):
             if action is _APPROVAL:
@@ -121,8 +142,18 @@ def _outcome(
             return _condition_denial(tool, rule, condition, arguments)
     if action is _APPROVAL:
         return _approval(tool, rule, ())
+    if rule.spend is not None:
+        spent = spend_charges(rule.spend, arguments, facts, rule.shadow)
+        if isinstance(spent, SpendRefusal):
+            message = rule.on_deny or f'Call to "{tool}" refused: {spent.message} ({rule.label})'
+            return Decision(Effect.DENY, spent.reason, rule.rule_id, rule.name, message)
+        return spent
     if rule.counter is not None:
-        return _charge(tool, rule, rule.counter, arguments, counters)
+        charge = _charge(tool, rule, rule.counter, arguments, counters)
+        ref = bound.get(rule.counter.ref)
+        if ref is not None and isinstance(charge, Charge):
+            return replace(charge, counter=ref)
+        return charge
     return None
 
 

@@ -16,11 +16,11 @@ from collections.abc import Iterator
 
 from toolgate.errors import PolicyValidationError
 from toolgate.policy.classify import Classifier
-from toolgate.policy.decision import CounterRef
+from toolgate.policy.counter_specs import declared_ref
 from toolgate.policy.intercept_approvals import compile_approvals
 from toolgate.policy.intercept_classify import compile_classify
 from toolgate.policy.intercept_conditions import CounterDecl, RuleContext
-from toolgate.policy.intercept_rules import RATE_PATTERN, WINDOWS, compile_rule
+from toolgate.policy.intercept_rules import compile_rule
 from toolgate.policy.located import LMap, LNode, LScalar, LSeq, describe, shown_value
 from toolgate.policy.model import GlobEntry, Policy, Rule, build_plans
 from toolgate.policy.paths import GLOBAL_OWNER
@@ -28,8 +28,19 @@ from toolgate.policy.schema import Fields, Issues
 from toolgate.policy.tool_globs import WILDCARD, compile_glob, is_glob
 
 DIALECT = "intercept"
-TOP_KEYS = ("version", "description", "default", "mode", "hide", "approvals", "classify", "tools")
+TOP_KEYS = (
+    "version",
+    "description",
+    "default",
+    "mode",
+    "pin",
+    "hide",
+    "approvals",
+    "classify",
+    "tools",
+)
 MODES = ("enforce", "shadow")
+PIN_MODES = ("enforce", "warn", "off")
 
 
 def compile_intercept(root: LNode, file: str, revision: str) -> Policy:
@@ -47,6 +58,7 @@ def compile_intercept(root: LNode, file: str, revision: str) -> Policy:
     hidden = _hide(top)
     approvals = compile_approvals(top)
     shadow = top.choice("mode", MODES, "enforce") == "shadow"
+    pin = top.choice("pin", PIN_MODES, "off") or "off"
     classifier = compile_classify(top)
     tools = _tools(top, classifier, shadow)
     if issues.errors:
@@ -72,6 +84,7 @@ def compile_intercept(root: LNode, file: str, revision: str) -> Policy:
         globs=globs,
         classifier=classifier,
         shadow=shadow,
+        pin=pin,
     )
 
 
@@ -157,26 +170,10 @@ def _declared_counters(tools: LMap) -> dict[tuple[str, str], CounterDecl]:
         owner = GLOBAL_OWNER if key == WILDCARD else key
         rules = _lookup(value, "rules")
         for index, rule in enumerate(rules.items if isinstance(rules, LSeq) else ()):
-            found = _declaration(rule)
-            if found is not None and (owner, found[0]) not in declared:
-                ref = CounterRef(owner, found[0], WINDOWS[found[1]])
-                declared[(owner, found[0])] = CounterDecl(ref, f"tools.{key}.rules[{index}]")
+            ref = declared_ref(owner, rule)
+            if ref is not None and (owner, ref.name) not in declared:
+                declared[(owner, ref.name)] = CounterDecl(ref, f"tools.{key}.rules[{index}]")
     return declared
-
-
-def _declaration(rule: LNode) -> tuple[str, str] | None:
-    """(counter name, window name) that a rule declares, if it declares one cleanly."""
-    rate = _text(_lookup(rule, "rate_limit"))
-    if rate is not None:
-        match = RATE_PATTERN.match(rate.strip())
-        if match and match.group(2) in WINDOWS:
-            return f"_rate_{match.group(2)}", match.group(2)
-        return None
-    state = _lookup(rule, "state")
-    counter, window = _text(_lookup(state, "counter")), _text(_lookup(state, "window"))
-    if counter and window in WINDOWS:
-        return counter, window
-    return None
 
 
 def _lookup(node: LNode | None, key: str) -> LNode | None:
@@ -185,7 +182,3 @@ def _lookup(node: LNode | None, key: str) -> LNode | None:
             if isinstance(key_node, LScalar) and key_node.value == key:
                 return value
     return None
-
-
-def _text(node: LNode | None) -> str | None:
-    return node.value if isinstance(node, LScalar) and isinstance(node.value, str) else None

@@ -13,12 +13,20 @@ only counts (Intercept never incremented such a counter).
 
 from __future__ import annotations
 
-import re
 from dataclasses import replace
 from decimal import Decimal
 
 from toolgate.policy import messages
-from toolgate.policy.decision import DAY, HOUR, MINUTE, Bound, Charge, CounterRef, Window
+from toolgate.policy.counter_specs import (
+    SCOPE_KEYS,
+    Scoping,
+    counter_ref,
+    rate_name,
+    read_rate,
+    read_scoping,
+    read_window,
+)
+from toolgate.policy.decision import Bound, Charge, CounterRef, Window
 from toolgate.policy.durations import DurationError, parse_duration
 from toolgate.policy.intercept_conditions import RuleContext, compile_condition
 from toolgate.policy.located import LMap, LNode, LScalar, describe
@@ -27,17 +35,17 @@ from toolgate.policy.numbers import as_decimal, policy_number, render
 from toolgate.policy.operators import LIMIT_OPS, Op
 from toolgate.policy.paths import ArgPath, PathError, parse_arg_path
 from toolgate.policy.schema import Fields
+from toolgate.policy.spend_rules import compile_spend
 
 RULE_KEYS = (
     "name", "action", "rate_limit", "conditions", "on_deny", "state", "approval_timeout", "mode",
+    "spend",
 )  # fmt: skip
 MODES = ("enforce", "shadow")
-STATE_KEYS = ("counter", "window", "increment", "increment_from")
+STATE_KEYS = ("counter", "window", "increment", "increment_from", *SCOPE_KEYS)
 ACTIONS = tuple(action.value for action in Action)
-WINDOWS: dict[str, Window] = {"minute": MINUTE, "hour": HOUR, "day": DAY}
 DEFAULT_APPROVAL_TIMEOUT_SECONDS = 900.0  # our choice when a rule gives no approval_timeout
 FULL_FORM_BOUND_AFTER = True  # see the module docstring
-RATE_PATTERN = re.compile(r"([0-9]+)/([A-Za-z]+)\Z")
 
 
 def compile_rule(node: LNode, path: str, ctx: RuleContext) -> Rule | None:
@@ -56,7 +64,18 @@ def compile_rule(node: LNode, path: str, ctx: RuleContext) -> Rule | None:
         ctx.issues.add(node, path, "this rule could not be compiled")
     if rule is not None and mode == "shadow":
         rule = _shadowed(rule)
+    if rule is not None:
+        rule = _with_scoped(rule)
     return rule if len(ctx.issues.errors) == before else None
+
+
+def _with_scoped(rule: Rule) -> Rule:
+    """The rule with the scoped or keyed counters it reads or charges (bound per call)."""
+    refs = [ref for condition in rule.conditions for ref in condition.counters()]
+    if rule.counter is not None:
+        refs.append(rule.counter.ref)
+    scoped = tuple(dict.fromkeys(ref for ref in refs if ref.unbound))
+    return replace(rule, scoped=scoped) if scoped else rule
 
 
 def _shadowed(rule: Rule) -> Rule:
@@ -73,7 +92,14 @@ def _full_rule(fields: Fields, ctx: RuleContext, on_deny: str | None) -> Rule | 
     action = Action(chosen) if chosen else None
     conditions, written = _conditions(fields, ctx)
     timeout = _approval_timeout(fields, action)
-    if action is Action.EVALUATE and written == 0:
+    spend = None
+    if "spend" in fields.values:
+        if action is not Action.EVALUATE and action is not None:
+            fields.error("spend", f"spend cannot be used with action {action.value}")
+        if "state" in fields.values:
+            fields.error("spend", "spend cannot be combined with state; use separate rules")
+        spend = compile_spend(fields, ctx, rule_label(name, fields.path))
+    if action is Action.EVALUATE and written == 0 and "spend" not in fields.values:
         message = "an evaluate rule needs at least one condition (use action: deny to block)"
         fields.error("conditions", message)
     if action is Action.DENY and written > 0:
@@ -86,8 +112,9 @@ def _full_rule(fields: Fields, ctx: RuleContext, on_deny: str | None) -> Rule | 
     if action is None:
         return None
     return Rule(
-        fields.path, name, action, conditions, on_deny, ctx.tool_key, counter, timeout, None
-    )
+        fields.path, name, action, conditions, on_deny, ctx.tool_key, counter, timeout, None,
+        spend=spend,
+    )  # fmt: skip
 
 
 def _conditions(fields: Fields, ctx: RuleContext) -> tuple[tuple[Condition, ...], int]:
@@ -123,7 +150,7 @@ def _approval_timeout(fields: Fields, action: Action | None) -> float | None:
 
 def _rate_limit_rule(fields: Fields, ctx: RuleContext, on_deny: str | None) -> Rule | None:
     name = fields.string("name") or None
-    for key in ("conditions", "state"):
+    for key in ("conditions", "state", "spend"):
         if key in fields.values:
             message = "rate_limit cannot be combined with conditions or state; use separate rules"
             fields.error(key, message + " or the full form")
@@ -134,12 +161,12 @@ def _rate_limit_rule(fields: Fields, ctx: RuleContext, on_deny: str | None) -> R
         fields.error(
             "approval_timeout", "approval_timeout is only valid with action require_approval"
         )
-    parsed = _parse_rate(fields)
+    parsed = read_rate(fields)
     if parsed is None:
         return None
-    count, window = parsed
-    ref = _declare(fields, ctx, f"_rate_{window}", WINDOWS[window])
-    rate = f"{count}/{window}"
+    count, window, scoping = parsed
+    ref = _declare(fields, ctx, rate_name(window), window, scoping)
+    rate = _rate_text(count, window, scoping)
     message = on_deny or messages.rate_limited(ctx.tool_key, rate, rule_label(name, fields.path))
     bound = Bound(Decimal(count), inclusive=False, after=False)
     charge = Charge(ref, Decimal(1), bound, fields.path, message)
@@ -147,34 +174,26 @@ def _rate_limit_rule(fields: Fields, ctx: RuleContext, on_deny: str | None) -> R
     return Rule(fields.path, name, Action.EVALUATE, (), on_deny, ctx.tool_key, spec, None, rate)
 
 
-def _parse_rate(fields: Fields) -> tuple[int, str] | None:
-    text = fields.string("rate_limit")
-    if text is None:
-        return None
-    match = RATE_PATTERN.match(text.strip())
-    if match is None:
-        fields.error(
-            "rate_limit", f'rate_limit must look like "10/minute" (N/minute|hour|day), got "{text}"'
-        )
-        return None
-    count, window = int(match.group(1)), match.group(2)
-    if count <= 0:
-        fields.error(
-            "rate_limit", f'rate_limit count must be a positive integer, got "{match.group(1)}"'
-        )
-    if window not in WINDOWS:
-        fields.error("rate_limit", f'rate_limit window must be minute, hour or day, got "{window}"')
-    return (count, window) if count > 0 and window in WINDOWS else None
+def _rate_text(count: int, window: Window, scoping: Scoping) -> str:
+    """`10/minute`, or with its settings: `10/minute per identity per args.symbol, sliding`."""
+    text = f"{count}/{window.name}"
+    if scoping.scope != "global":
+        text += f" per {scoping.scope}"
+    if scoping.key is not None:
+        text += f" per {scoping.key}"
+    return text + (", sliding" if window.sliding else "")
 
 
-def _declare(fields: Fields, ctx: RuleContext, counter: str, window: Window) -> CounterRef:
+def _declare(
+    fields: Fields, ctx: RuleContext, counter: str, window: Window, scoping: Scoping
+) -> CounterRef:
     declared = ctx.counters.get((ctx.owner, counter))
     if declared is not None and declared.rule_id != fields.path:
         fields.error(
             "state" if "state" in fields.values else "rate_limit",
             f'counter "{counter}" of "{ctx.owner}" is already declared by {declared.rule_id}',
         )
-    return CounterRef(ctx.owner, counter, window)
+    return counter_ref(ctx.owner, counter, window, scoping)
 
 
 def _state(
@@ -190,13 +209,13 @@ def _state(
     before = len(ctx.issues.errors)
     fields = Fields(node, f"{rule.path}.state", ctx.issues, STATE_KEYS)
     counter = fields.string("counter", required=True)
-    window = fields.choice("window", tuple(WINDOWS), None)
+    window, scoping = read_window(fields), read_scoping(fields)
     increment, source = _amount(fields)
-    if counter is None or window is None or (increment is None and source is None):
+    if counter is None or window is None or scoping is None or (increment is None and not source):
         if len(ctx.issues.errors) == before:  # never drop a counter silently
             ctx.issues.add(node, fields.path, "this state block could not be compiled")
         return None
-    ref = _declare(rule, ctx, counter, WINDOWS[window])
+    ref = _declare(rule, ctx, counter, window, scoping)
     bound = _limit(ref, conditions)
     message = on_deny or messages.counter_exhausted(ctx.tool_key, ref, rule_label(name, rule.path))
     charge = Charge(ref, increment, bound, rule.path, message) if increment is not None else None

@@ -15,11 +15,21 @@ from typing import NoReturn
 from toolgate.errors import LocatedError, Location, PolicyError, PolicyValidationError
 from toolgate.policy.intercept import compile_intercept
 from toolgate.policy.json_source import parse_json
-from toolgate.policy.located import MAX_BYTES, LNode, LScalar, SourceError
+from toolgate.policy.located import MAX_BYTES, LMap, LNode, LScalar, SourceError
 from toolgate.policy.model import Policy
+from toolgate.policy.policylayer import compile_policylayer
+from toolgate.policy.schema import ROOT
 from toolgate.policy.yaml_source import parse_yaml
 
 DOCUMENT = "(document)"
+INTERCEPT, POLICYLAYER = "intercept", "policylayer"
+NAMES = {INTERCEPT: "Dialect A (Intercept YAML)", POLICYLAYER: "Dialect B (PolicyLayer JSON)"}
+MARKERS = {
+    "rules": INTERCEPT,
+    "require": POLICYLAYER,
+    "deny_if": POLICYLAYER,
+    "limits": POLICYLAYER,
+}
 SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -74,8 +84,62 @@ def _compile(text: str, file: str, revision: str) -> Policy:
 
 
 def compile_document(root: LNode, file: str, revision: str) -> Policy:
-    """The one place a dialect is chosen; Intercept YAML is the only dialect so far."""
+    """The one place a dialect is chosen, from the document's shape (see `detect_dialect`)."""
+    if detect_dialect(root, file) == POLICYLAYER:
+        return compile_policylayer(root, file, revision)
     return compile_intercept(root, file, revision)
+
+
+def detect_dialect(root: LNode, file: str) -> str:
+    """`intercept` or `policylayer`, from the keys that only one dialect has.
+
+    Dialect A marks itself with `rules` under a tool; Dialect B with `all_tools` at the top or
+    `require`, `deny_if`, `limits` under a tool. A file with neither (only `{}` tools, say) reads
+    as Dialect A: both would decide it the same way. A file with both is one error, located at
+    the first marker of the dialect with fewer markers (on a tie, the one that comes second).
+    """
+    markers = _markers(root)
+    found = {dialect for dialect, _, _ in markers}
+    if len(found) < 2:
+        return POLICYLAYER if POLICYLAYER in found else INTERCEPT
+    counts = {d: sum(1 for m in markers if m[0] == d) for d in found}
+    majority = (
+        markers[0][0]
+        if counts[INTERCEPT] == counts[POLICYLAYER]
+        else max(found, key=counts.__getitem__)
+    )
+    dialect, node, path = next(m for m in markers if m[0] != majority)
+    key = node.value if isinstance(node, LScalar) else "?"
+    message = (
+        f'"{key}" belongs to {NAMES[dialect]}, but this file is written in {NAMES[majority]}; '
+        "a policy file must use one dialect"
+    )
+    raise PolicyValidationError(
+        [LocatedError(Location(file, node.line, node.column), path, message)]
+    )
+
+
+def _markers(root: LNode) -> list[tuple[str, LScalar, str]]:
+    """(dialect, key node, path of its holder) for every dialect-specific key, in file order."""
+    found: list[tuple[str, LScalar, str]] = []
+    if not isinstance(root, LMap):
+        return found
+    for key, value in root.entries:
+        if isinstance(key, LScalar) and key.value == "all_tools":
+            found.append((POLICYLAYER, key, ROOT))
+        if isinstance(key, LScalar) and key.value == "tools" and isinstance(value, LMap):
+            for tool, entry in value.entries:
+                for inner, _ in entry.entries if isinstance(entry, LMap) else ():
+                    if isinstance(inner, LScalar) and isinstance(inner.value, str):
+                        dialect = MARKERS.get(inner.value)
+                        if dialect is not None:
+                            found.append((dialect, inner, f"tools.{_text(tool)}"))
+    found.sort(key=lambda m: (m[1].line, m[1].column))
+    return found
+
+
+def _text(node: LNode) -> str:
+    return str(node.value) if isinstance(node, LScalar) else "?"
 
 
 def _fail(file: str, line: int, column: int, message: str) -> NoReturn:

@@ -23,6 +23,7 @@ from toolgate.policy.facts import CallFacts
 from toolgate.policy.numbers import render
 from toolgate.policy.operators import Op
 from toolgate.policy.paths import ArgPath, Step
+from toolgate.policy.spend import SpendSpec
 from toolgate.policy.tool_globs import WILDCARD, is_glob
 
 PLAN_CACHE_SIZE = 4096
@@ -95,6 +96,8 @@ class Rule:
     approval_timeout_seconds: float | None = None
     rate_limit: str | None = None  # the shorthand as written, e.g. "10/minute"
     shadow: bool = False  # `mode: shadow`: decide and report, never block
+    scoped: tuple[CounterRef, ...] = ()  # counters it reads or charges that a call must bind
+    spend: SpendSpec | None = None  # a `spend:` cap (policy.spend)
 
     @property
     def label(self) -> str:
@@ -135,7 +138,7 @@ class GlobEntry:
 class Policy:
     file: str
     revision: str  # the first 12 hex digits of the SHA-256 of the file's bytes
-    dialect: str  # "intercept"
+    dialect: str  # "intercept" (Dialect A) or "policylayer" (Dialect B)
     description: str | None
     default_deny: bool
     hidden: frozenset[str]
@@ -147,6 +150,7 @@ class Policy:
     globs: tuple[GlobEntry, ...] = ()
     classifier: Classifier = NO_CLASSIFICATION
     shadow: bool = False  # top-level `mode: shadow`
+    pin: str = "off"  # top-level `pin:` — enforce, warn or off (tool-definition pinning)
     _resolved: dict[str, ToolPlan | None] = field(default_factory=dict, repr=False)
 
     @property

@@ -35,10 +35,16 @@ def storage_key(namespace: str, ref: CounterRef) -> str:
         ref.scope_value,
         ref.key_value,
     ]
+    # Appended only when used, so the keys of plain counters stay what they always were.
+    if ref.key_path is not None:
+        parts.append(ref.key_path)  # a counter re-keyed on another argument starts afresh
+    if ref.window.sliding:
+        parts.append("sliding")
     return json.dumps(parts, ensure_ascii=True, separators=(",", ":"))
 
 
 def bucket_key(namespace: str, ref: CounterRef, now: float) -> BucketKey:
-    """The bucket holding `ref`'s count for the fixed, UTC-aligned window containing `now`."""
+    """The bucket holding `ref`'s count at `now`: its fixed window, or its sliding slice."""
     window = ref.window
-    return BucketKey(storage_key(namespace, ref), window.start(now), window.seconds)
+    key = storage_key(namespace, ref)
+    return BucketKey(key, window.start(now), window.bucket_seconds, window.history)

@@ -12,11 +12,17 @@ from typing import Protocol
 class BucketKey:
     """One counter in one window: `key` is an opaque, namespaced string built by the quota layer;
     `window_start` is the window's start in epoch seconds, `window_seconds` its length (so a
-    store can expire buckets whose window has ended)."""
+    store can expire buckets whose window has ended).
+
+    Sliding windows: with `history` > 0 the bucket is one slice of a sliding window, and its
+    value, as read, checked and returned, is the sum of this slice and the `history` slices
+    before it (same key, starts `window_seconds` apart); amounts are still added to this slice
+    alone, and it is kept until it leaves the window (`(history + 1) * window_seconds`)."""
 
     key: str
     window_start: int
     window_seconds: int
+    history: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,8 @@ from toolgate.stores.plan import (
     ZERO,
     Plan,
     Slot,
+    add,
+    earlier_starts,
     expires_at,
     plan_reservation,
     plan_rollback,
@@ -48,7 +50,7 @@ class MemoryCounterStore:
         heap = self._expiry
         if heap and heap[0][0] <= self._clock.now():
             self._expire()
-        outcome = plan_reservation(items, self._values.get)
+        outcome = plan_reservation(items, self._values.get, self._earlier)
         if isinstance(outcome, ReserveResult):
             return outcome
         self._apply(outcome)
@@ -61,7 +63,20 @@ class MemoryCounterStore:
     async def get(self, buckets: Sequence[BucketKey]) -> list[Decimal]:
         self._check_open()
         values = self._values
-        return [values.get((b.key, b.window_start), ZERO) for b in buckets]
+        return [
+            add(values.get((b.key, b.window_start), ZERO), self._earlier(b)) if b.history
+            else values.get((b.key, b.window_start), ZERO)
+            for b in buckets
+        ]  # fmt: skip
+
+    def _earlier(self, bucket: BucketKey) -> Decimal:
+        values, key = self._values, bucket.key
+        total = ZERO
+        for start in earlier_starts(bucket):
+            value = values.get((key, start))
+            if value is not None:
+                total = add(total, value)
+        return total
 
     async def health(self) -> bool:
         return not self._closed

@@ -38,20 +38,31 @@ def slot_of(bucket: BucketKey) -> Slot:
 
 
 def expires_at(bucket: BucketKey, grace_seconds: int) -> int:
-    """When a bucket may be deleted: its window's end plus the grace period."""
-    return bucket.window_start + bucket.window_seconds + grace_seconds
+    """When a bucket may be deleted: its window's end (a sliding slice: when it has left the
+    sliding window) plus the grace period."""
+    return bucket.window_start + bucket.window_seconds * (bucket.history + 1) + grace_seconds
+
+
+def earlier_starts(bucket: BucketKey) -> range:
+    """The starts of the slices before a sliding bucket that count towards its value."""
+    size = bucket.window_seconds
+    return range(bucket.window_start - bucket.history * size, bucket.window_start, size)
 
 
 def plan_reservation(
-    items: Sequence[ReserveItem], read: Callable[[Slot], Decimal | None]
+    items: Sequence[ReserveItem],
+    read: Callable[[Slot], Decimal | None],
+    earlier: Callable[[BucketKey], Decimal] | None = None,
 ) -> Plan | ReserveResult:
     """Check every item in order; return the values to write, or the first failure.
 
     `read` gives a bucket's stored value, None if it has none (read as zero); it is called at
-    most once per distinct bucket. Items naming the same bucket see each other's amounts,
-    exactly as if applied one by one.
+    most once per distinct bucket. `earlier` gives the sum of the slices before a sliding bucket
+    (`history` > 0); the check sees that sum plus the slice. Items naming the same bucket see
+    each other's amounts, exactly as if applied one by one.
     """
     plan: Plan = {}
+    past: dict[Slot, Decimal] = {}
     exact_add = EXACT.add  # inlined rather than add(): this loop is the memory store's hot path
     for index, item in enumerate(items):
         bucket = item.bucket
@@ -72,7 +83,16 @@ def plan_reservation(
         limit = item.limit
         if limit is not None:
             seen = after if item.check_after else current
-            if not (seen <= limit if item.inclusive else seen < limit):
+            if bucket.history:
+                before = past.get(slot)
+                if before is None:
+                    if earlier is None:
+                        raise StoreError("this store cannot read sliding windows")
+                    before = past[slot] = earlier(bucket)
+                seen = add(seen, before)
+                if not (seen <= limit if item.inclusive else seen < limit):
+                    return ReserveResult(False, index, add(current, before))
+            elif not (seen <= limit if item.inclusive else seen < limit):
                 return ReserveResult(ok=False, failed_index=index, current=current)
         plan[slot] = (bucket, after)
     return plan

@@ -35,6 +35,7 @@ from toolgate.stores.plan import (
     ZERO,
     Plan,
     Slot,
+    add,
     expires_at,
     parse_value,
     plan_reservation,
@@ -43,6 +44,9 @@ from toolgate.stores.plan import (
 from toolgate.stores.sqlite_schema import check_file, connect, prepare
 
 SELECT = "SELECT value FROM counters WHERE key = ? AND window_start = ?"
+SELECT_EARLIER = (
+    "SELECT value FROM counters WHERE key = ? AND window_start >= ? AND window_start < ?"
+)
 UPSERT = (
     "INSERT INTO counters (key, window_start, expires_at, value) VALUES (?, ?, ?, ?) "
     "ON CONFLICT (key, window_start) DO UPDATE SET value = excluded.value"
@@ -148,7 +152,9 @@ class SqliteCounterStore:
 
     def _reserve_on(self, conn: sqlite3.Connection, items: Sequence[ReserveItem]) -> ReserveResult:
         with self._transaction(conn, "BEGIN IMMEDIATE"):
-            outcome = plan_reservation(items, lambda slot: self._read(conn, slot))
+            outcome = plan_reservation(
+                items, lambda slot: self._read(conn, slot), lambda b: self._earlier(conn, b)
+            )
             if isinstance(outcome, ReserveResult):
                 return outcome  # nothing written: the commit is free
             self._write(conn, outcome)
@@ -160,8 +166,23 @@ class SqliteCounterStore:
 
     def _get_on(self, conn: sqlite3.Connection, buckets: Sequence[BucketKey]) -> list[Decimal]:
         with self._transaction(conn, "BEGIN"):  # one snapshot for all buckets
-            values = [self._read(conn, (b.key, b.window_start)) for b in buckets]
-        return [ZERO if value is None else value for value in values]
+            values = [self._value(conn, b) for b in buckets]
+        return values
+
+    def _value(self, conn: sqlite3.Connection, bucket: BucketKey) -> Decimal:
+        value = self._read(conn, (bucket.key, bucket.window_start))
+        value = ZERO if value is None else value
+        return add(value, self._earlier(conn, bucket)) if bucket.history else value
+
+    def _earlier(self, conn: sqlite3.Connection, bucket: BucketKey) -> Decimal:
+        """The sum of the slices before a sliding bucket, in one range query."""
+        first = bucket.window_start - bucket.history * bucket.window_seconds
+        rows = conn.execute(SELECT_EARLIER, (bucket.key, first, bucket.window_start))
+        where = f"counter store {self._path}"
+        total = ZERO
+        for (text,) in rows:
+            total = add(total, parse_value(text, where))
+        return total
 
     def _read(self, conn: sqlite3.Connection, slot: Slot) -> Decimal | None:
         row = conn.execute(SELECT, slot).fetchone()
