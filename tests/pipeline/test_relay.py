@@ -242,3 +242,27 @@ async def test_an_upstream_error_answer_passes_through() -> None:
         await h.server.send(err)
         with anyio.fail_after(5):
             assert (await h.client.receive()).rstrip(b"\n") == err
+
+
+class RecordingHook:
+    methods = frozenset({"tools/call"})
+
+    def __init__(self) -> None:
+        self.settled: list[object] = []
+
+    async def __call__(self, request: Message, session: Session, call_next: Next) -> Outcome:
+        async def hook(response: Message) -> bytes | None:
+            self.settled.append(response.id)
+            return None
+
+        return Forward(None, hook)
+
+
+async def test_a_response_hook_finishes_before_the_client_sees_the_response() -> None:
+    recorder = RecordingHook()
+    async with relay_running(recorder) as h:
+        await h.client.send(CALL)
+        await h.server_gets()
+        await h.server.send(result_response(1, {"content": []}))
+        await h.client_gets()
+        assert recorder.settled == [1]  # the audit event of a forwarded call is written first

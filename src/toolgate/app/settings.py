@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 import orjson
 
 from toolgate.app.paths import default_audit_log, default_state_dir
+from toolgate.audit.rotation import RotationPolicy
 from toolgate.errors import ConfigError
 from toolgate.pipeline.relay import DEFAULT_MAX_LINE
 
@@ -28,6 +29,8 @@ class RunSettings:
     store_url: str | None = None
     log_level: str = "warning"
     identity: str | None = None  # who the stdio client is (--identity / TOOLGATE_IDENTITY)
+    audit_rotation: RotationPolicy = field(default_factory=RotationPolicy)
+    audit_key_file: Path | None = None  # the key itself never travels in settings
 
     def to_json(self) -> str:
         return orjson.dumps(
@@ -41,6 +44,8 @@ class RunSettings:
                 "store_url": self.store_url,
                 "log_level": self.log_level,
                 "identity": self.identity,
+                "audit_rotation": list(astuple(self.audit_rotation)),
+                "audit_key_file": str(self.audit_key_file) if self.audit_key_file else None,
             }
         ).decode()
 
@@ -58,6 +63,8 @@ class RunSettings:
                 store_url=data["store_url"],
                 log_level=str(data["log_level"]),
                 identity=data.get("identity"),
+                audit_rotation=RotationPolicy(*data.get("audit_rotation", ())),
+                audit_key_file=Path(data["audit_key_file"]) if data.get("audit_key_file") else None,
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"unreadable gateway settings: {exc}") from None
@@ -87,6 +94,8 @@ def resolve_run_settings(
     store_url: str | None,
     log_level: str = "warning",
     identity: str | None = None,
+    audit_rotation: RotationPolicy | None = None,
+    audit_key_file: Path | None = None,
 ) -> RunSettings:
     if not command:
         raise ConfigError("no upstream server command: put it after `--`, e.g. -- npx my-server")
@@ -108,4 +117,6 @@ def resolve_run_settings(
         store_url=store_url,
         log_level=log_level.lower(),
         identity=identity,
+        audit_rotation=audit_rotation or RotationPolicy(),
+        audit_key_file=audit_key_file,
     )

@@ -13,11 +13,15 @@ import anyio
 
 from toolgate.app.counter_store import open_counter_store
 from toolgate.app.settings import RunSettings
+from toolgate.audit.chain import load_chain_key
 from toolgate.audit.recorder import AuditRecorder
 from toolgate.audit.sink import JsonlAuditSink, load_or_create_salt
+from toolgate.catalog.pins_file import PinFile, pin_path
+from toolgate.catalog.pins_keeper import PinKeeper
 from toolgate.clock import SystemClock
 from toolgate.interceptors.enforcement import EnforcementSettings, PolicyEnforcer
 from toolgate.interceptors.list_changes import ListChangeAnnouncer
+from toolgate.interceptors.pinning import PinGuard
 from toolgate.interceptors.policy_source import PolicySource
 from toolgate.pipeline.relay import Relay, RelayLimits
 from toolgate.quota.ledger import Ledger
@@ -37,7 +41,12 @@ async def run_stdio_gateway(settings: RunSettings) -> int:
     clock = SystemClock()
     ledger = Ledger(store, settings.counter_namespace, clock)
     salt = load_or_create_salt(settings.state_dir / "audit-salt")
-    recorder = AuditRecorder(JsonlAuditSink(settings.audit_log), clock)
+    namespace = settings.counter_namespace
+    pins = PinFile(pin_path(settings.state_dir, namespace), namespace)
+    keeper = PinKeeper(pins, clock.now, required=source.current().pin != "off")
+    key = load_chain_key(settings.audit_key_file)
+    sink = JsonlAuditSink(settings.audit_log, key=key, rotation=settings.audit_rotation)
+    recorder = AuditRecorder(sink, clock)
     try:
         child = await StdioChild.start(settings.command)
         enforcement = EnforcementSettings(identity=settings.identity, salt=salt)
@@ -45,7 +54,7 @@ async def run_stdio_gateway(settings: RunSettings) -> int:
         relay = Relay(
             OwnStdio(),
             child,
-            [enforcer],
+            [PinGuard(source, keeper, recorder, clock, settings.identity), enforcer],
             limits=RelayLimits(max_line=settings.max_line),
             advertise_tools_list_changed=True,
         )

@@ -57,6 +57,31 @@ class DecisionEvent:
 
 _FIELDS = tuple(f.name for f in fields(DecisionEvent))
 
+PinChangeKind = Literal["pinned", "new", "changed", "accepted", "reset"]
+
+
+@dataclass(frozen=True, slots=True)
+class PinEvent:
+    """A change to a tool's definition pin (`type: "pin"`), written once per change."""
+
+    ts: str
+    namespace: str
+    tool: str
+    change: PinChangeKind
+    old_hash: str | None
+    new_hash: str | None
+    mode: str  # the policy's `pin:` mode when the gateway saw it, "cli" for toolgate pin
+    session: str | None = None
+
+    def to_json(self) -> bytes:
+        record: dict[str, Any] = {"v": EVENT_VERSION, "type": "pin"}
+        for name in _PIN_FIELDS:
+            record[name] = getattr(self, name)
+        return orjson.dumps(record)
+
+
+_PIN_FIELDS = tuple(f.name for f in fields(PinEvent))
+
 
 def timestamp(epoch_seconds: float) -> str:
     moment = datetime.fromtimestamp(epoch_seconds, tz=UTC)

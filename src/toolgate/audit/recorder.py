@@ -11,8 +11,14 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from toolgate.audit.event import DecisionEvent, Outcome, UpstreamOutcome, timestamp
-from toolgate.audit.sink import AuditSink
+from toolgate.audit.event import (
+    DecisionEvent,
+    Outcome,
+    PinEvent,
+    UpstreamOutcome,
+    timestamp,
+)
+from toolgate.audit.sink import AuditRecord, AuditSink
 from toolgate.clock import Clock
 
 log = logging.getLogger("toolgate.audit")
@@ -103,13 +109,17 @@ class AuditRecorder:
         upstream_ms = round((monotonic - decided_at) * 1000, 4)
         await self._emit(event.build("allowed", "", upstream, upstream_ms))
 
+    async def pin_changed(self, event: PinEvent) -> None:
+        """A tool's definition pin changed (first pinned, new, changed, accepted, reset)."""
+        await self._emit(event)
+
     async def aclose(self) -> None:
         for event in list(self._open.values()):
             await self._emit(event.build("allowed", "", "no_response", None))
         self._open.clear()
         await self._sink.aclose()
 
-    async def _emit(self, event: DecisionEvent) -> None:
+    async def _emit(self, event: AuditRecord) -> None:
         try:
             await self._sink.emit(event)
         except OSError as exc:  # an audit failure is loud but does not take the gateway down

@@ -10,6 +10,8 @@ from typing import Annotated
 import typer
 
 from toolgate import __version__
+from toolgate.cli import audit as audit_command
+from toolgate.cli import pin as pin_command
 from toolgate.cli import scan as scan_command
 from toolgate.errors import PolicyValidationError, ToolgateError
 
@@ -93,10 +95,25 @@ def run(
             help="Who the client is: identity.name in policies and `identity` in the audit log.",
         ),
     ] = None,
+    audit_max_bytes: Annotated[
+        int | None, typer.Option(help="Rotate the decision log before it exceeds this size.")
+    ] = None,
+    audit_daily: Annotated[
+        bool, typer.Option("--audit-daily", help="Rotate the decision log each UTC day.")
+    ] = False,
+    audit_keep: Annotated[
+        int | None, typer.Option(help="Rotated decision logs kept [default: all].")
+    ] = None,
+    audit_key_file: Annotated[
+        Path | None,
+        typer.Option(help="HMAC key for the log's hash chain [default: $TOOLGATE_AUDIT_KEY]."),
+    ] = None,
 ) -> None:
     from toolgate.app.settings import resolve_run_settings
+    from toolgate.audit.rotation import rotation_policy
 
     try:
+        rotation = rotation_policy(audit_max_bytes, audit_daily, audit_keep)
         settings = resolve_run_settings(
             config,
             command or [],
@@ -107,6 +124,8 @@ def run(
             store_url=counter_store,
             log_level=log_level,
             identity=identity,
+            audit_rotation=rotation,
+            audit_key_file=audit_key_file,
         )
     except ToolgateError as exc:
         raise _fail(str(exc)) from None
@@ -141,6 +160,8 @@ def demo() -> None:
 
 
 scan_command.register(app)
+audit_command.register(app)
+pin_command.register(app)
 
 
 def main() -> None:

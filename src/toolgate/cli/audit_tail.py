@@ -1,0 +1,91 @@
+"""The reading half of `toolgate audit`: tail (optionally following) and query, rendered as a
+table, JSON or CSV. Unreadable lines go to stderr as `file:line: reason`, never a traceback."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Iterable
+from pathlib import Path
+
+import typer
+
+from toolgate.audit import reader_render as render
+from toolgate.audit.reader import Filters, Garbage, Record, read_records
+from toolgate.audit.reader_follow import follow as follow_file
+
+
+def matching(items: Iterable[Record | Garbage], filters: Filters) -> Iterable[Record]:
+    for item in items:
+        if isinstance(item, Garbage):
+            typer.echo(item.render(), err=True)
+        elif filters.match(item.data):
+            yield item
+
+
+def run_tail(
+    files: list[Path],
+    filters: Filters,
+    lines: int,
+    as_json: bool,
+    *,
+    follow: bool,
+    interval: float,
+    polls: int | None,
+) -> None:
+    def show(record: Record) -> None:
+        typer.echo(render.json_line(record.data) if as_json else render.table_row(record.data))
+
+    if not as_json:
+        typer.echo(render.table_header())
+    recent: deque[Record] = deque(maxlen=max(lines, 0))
+    if not follow:
+        recent.extend(matching(read_records(files), filters))
+        for record in recent:
+            show(record)
+        return
+    *retired, active = files
+    recent.extend(matching(read_records(retired), filters))
+    live = False
+    remaining = polls
+
+    def wait() -> bool:
+        nonlocal live, remaining
+        if not live:  # the first pass read what was already there: show its last lines
+            live = True
+            for record in recent:
+                show(record)
+        if remaining is not None:
+            if remaining <= 0:
+                return False
+            remaining -= 1
+        time.sleep(interval)
+        return True
+
+    for record in matching(follow_file(active, 0, 0, wait), filters):
+        if live:
+            show(record)
+        else:
+            recent.append(record)
+
+
+def run_query(files: list[Path], filters: Filters, count_by: str | None, fmt: str) -> None:
+    records = list(matching(read_records(files), filters))
+    if count_by is not None:
+        counts = render.count_by(records, count_by)
+        if fmt == "json":
+            typer.echo(render.count_json(counts))
+        elif fmt == "csv":
+            typer.echo(render.count_csv(count_by, counts), nl=False)
+        else:
+            typer.echo(render.count_table(count_by, counts))
+        return
+    if fmt == "json":
+        typer.echo(render.json_array(records))
+    elif fmt == "csv":
+        typer.echo(render.csv_text(records), nl=False)
+    else:
+        typer.echo(render.table_header())
+        for record in records:
+            typer.echo(render.table_row(record.data))
+        typer.echo(f"{len(records)} events")
