@@ -1,0 +1,1 @@
+"""The local web pages: server-rendered Starlette apps (the init review page)."""
