@@ -12,6 +12,7 @@ import pytest
 from toolgate.app.counter_store import open_counter_store, redact_url
 from toolgate.errors import ConfigError
 from toolgate.stores.memory import MemoryCounterStore
+from toolgate.stores.redis_counters import RedisCounterStore
 from toolgate.stores.sqlite import SqliteCounterStore
 
 pytestmark = pytest.mark.anyio
@@ -79,11 +80,18 @@ def test_garbage_urls_give_a_config_error_naming_them(url: str) -> None:
         assert repr(url) in str(caught.value)
 
 
-def test_redis_urls_are_answered_as_not_available_without_leaking_the_password() -> None:
-    with pytest.raises(ConfigError, match="not available in this build") as caught:
-        open_counter_store("redis://user:hunter2@cache:6379/0")
+async def test_redis_urls_open_a_redis_store_that_shows_its_url_without_the_password() -> None:
+    store = open_counter_store("redis://user:hunter2@cache:6379/0")
+    assert isinstance(store, RedisCounterStore)
+    assert store.url == "redis://***@cache:6379/0"
+    await store.aclose()
+
+
+def test_unsupported_redis_schemes_are_config_errors_without_the_password() -> None:
+    with pytest.raises(ConfigError, match="not supported") as caught:
+        open_counter_store("redis+sentinel://user:hunter2@cache:26379/0")
     assert "hunter2" not in str(caught.value)
-    assert "redis://***@cache:6379/0" in str(caught.value)
+    assert "redis+sentinel://***@cache:26379/0" in str(caught.value)
 
 
 @pytest.mark.parametrize(

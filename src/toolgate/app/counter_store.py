@@ -4,7 +4,9 @@
     sqlite:///abs/path.db      an SQLite file at an absolute path (the default kind)
     sqlite://relative.db       an SQLite file relative to the working directory
     /abs/path.db, rel.db, ~/x  a plain path: SQLite
-    redis://…                  not available in this build
+    redis://[[user]:password@]host[:port][/db]   Redis (shared by every gateway process)
+    rediss://…                 Redis over TLS
+    unix:///path/redis.sock?db=N   Redis over a local socket
 
 URLs may carry credentials (a Redis DSN), so every error message shows the URL with its
 password masked.
@@ -19,20 +21,26 @@ from toolgate.clock import Clock
 from toolgate.errors import ConfigError
 from toolgate.stores.base import CounterStore
 from toolgate.stores.memory import MemoryCounterStore
+from toolgate.stores.redis_counters import RedisCounterStore
+from toolgate.stores.redis_url import redact
 from toolgate.stores.sqlite import SqliteCounterStore
 
 # A scheme needs two or more letters, so a Windows drive ("C:\\x.db") still reads as a path.
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):")
-_REDIS_SCHEMES = frozenset({"redis", "rediss", "redis+unix", "unix", "redis+sentinel"})
-_USERINFO = re.compile(r"^([^:/]*://).*@", re.DOTALL)
-_FORMS = "memory://, sqlite:///abs/path.db, sqlite://relative.db or a file path"
+_REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
+_UNSUPPORTED_REDIS = frozenset({"redis+unix", "redis+sentinel", "redis+cluster"})
+_FORMS = (
+    "memory://, sqlite:///abs/path.db, sqlite://relative.db, a file path, "
+    "redis://[:password@]host:port/db, rediss://… or unix:///path/to/redis.sock"
+)
 
 
 def open_counter_store(url: str, *, clock: Clock | None = None) -> CounterStore:
     """Open the store `url` names; ConfigError for a URL that names none.
 
     Opening SQLite creates the file and its directories; a file that is not a counter store
-    raises StoreError naming it.
+    raises StoreError naming it. Opening Redis does not connect: the first operation does, and
+    raises StoreError (password masked) when Redis cannot be reached.
     """
     text = url.strip()
     if not text:
@@ -48,7 +56,9 @@ def open_counter_store(url: str, *, clock: Clock | None = None) -> CounterStore:
     if scheme == "sqlite":
         return SqliteCounterStore(_sqlite_path(url, text[match.end() :]), clock=clock)
     if scheme in _REDIS_SCHEMES:
-        raise _bad(url, "Redis counter stores are not available in this build")
+        return RedisCounterStore(text, clock=clock)  # ConfigError itself for a bad DSN
+    if scheme in _UNSUPPORTED_REDIS:
+        raise _bad(url, f"{scheme}:// is not supported (write redis://, rediss:// or unix://)")
     raise _bad(url, f"unknown scheme {scheme!r}")
 
 
@@ -77,4 +87,4 @@ def redact_url(url: str) -> str:
     """
     if url.lower().startswith(("sqlite:", "memory:")):
         return url
-    return _USERINFO.sub(r"\1***@", url)
+    return redact(url)  # user-info, and a `password=` query option too

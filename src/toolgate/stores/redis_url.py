@@ -1,0 +1,71 @@
+"""Redis DSNs: which forms are accepted, and how every message shows them (password masked).
+
+    redis://[[user]:password@]host[:port][/db]      TCP
+    rediss://[[user]:password@]host[:port][/db]     TCP with TLS (certificates verified)
+    unix://[[user]:password@]/path/to/redis.sock[?db=N]   a local socket
+
+Query options other than `db` (unix sockets only) are refused, so a typo can never pass
+unnoticed, and so can Sentinel/Cluster URLs (the reservation needs every key on one node).
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qsl, urlsplit
+
+from toolgate.errors import ConfigError
+
+SCHEMES = ("redis", "rediss", "unix")
+FORMS = "redis://[:password@]host:port/db, rediss://… or unix:///path/to/redis.sock?db=N"
+_USERINFO = re.compile(r"^([^:/]*://).*@", re.DOTALL)
+_QUERY_SECRET = re.compile(r"([?&](?:password|pass|auth)=)[^&#]*", re.IGNORECASE)
+
+
+def redact(url: str) -> str:
+    """`url` with its user-info and any password query option replaced by `***`."""
+    return _QUERY_SECRET.sub(r"\1***", _USERINFO.sub(r"\1***@", url))
+
+
+def password_of(url: str) -> str | None:
+    """The password a DSN carries, to scrub it from any text that might echo it."""
+    try:
+        return urlsplit(url).password or None
+    except ValueError:
+        return None
+
+
+def check_url(url: str) -> None:
+    """ConfigError (showing the redacted URL) unless `url` is a DSN this store can open."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # parses it: ValueError when not a number in 0..65535
+    except ValueError as exc:
+        raise _bad(url, f"malformed URL ({exc})") from None
+    scheme = parts.scheme.lower()
+    if scheme not in SCHEMES:
+        raise _bad(url, f"unsupported scheme {scheme!r}")
+    if parts.fragment:
+        raise _bad(url, "fragments are not supported")
+    options = parse_qsl(parts.query, keep_blank_values=True)
+    if scheme == "unix":
+        if not parts.path or parts.path == "/":
+            raise _bad(url, "no socket path")
+        if parts.hostname or port is not None:
+            raise _bad(url, "a unix socket URL has no host or port (write unix:///path)")
+        unknown = [k for k, _ in options if k != "db"]
+        db = dict(options).get("db", "0")
+    else:
+        if not parts.hostname:
+            raise _bad(url, "no host")
+        if port == 0:
+            raise _bad(url, "port 0")
+        unknown = [k for k, _ in options]
+        db = parts.path.lstrip("/") or "0"
+    if unknown:
+        raise _bad(url, f"unsupported option {unknown[0]!r}")
+    if not db.isdigit() or not db.isascii():
+        raise _bad(url, f"the database must be a number, got {db!r}")
+
+
+def _bad(url: str, why: str) -> ConfigError:
+    return ConfigError(f"invalid counter store URL {redact(url)!r}: {why}; expected {FORMS}")
