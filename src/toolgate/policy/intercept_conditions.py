@@ -18,6 +18,7 @@ from decimal import Decimal
 from toolgate.policy.classify import NO_CLASSIFICATION, Classifier
 from toolgate.policy.condition_groups import compile_group, group_key
 from toolgate.policy.decision import CounterRef
+from toolgate.policy.expr_item import compile_expr_item, is_expr_item
 from toolgate.policy.fact_values import FactReader, fact_reader
 from toolgate.policy.located import LMap, LNode, describe, to_plain
 from toolgate.policy.model import Check, Condition
@@ -64,8 +65,8 @@ def compile_condition(node: LNode, path: str, ctx: RuleContext) -> Condition | N
         message = f"a condition must be a mapping with path, op and value, got {describe(node)}"
         ctx.issues.add(node, path, message)
         return None
-    if group_key(node) is not None:
-        return compile_group(node, path, ctx.issues, lambda n, p: compile_condition(n, p, ctx))
+    if group_key(node) is not None or is_expr_item(node):
+        return _group_or_expr(node, path, ctx)
     before = len(ctx.issues.errors)
     fields = Fields(node, path, ctx.issues, CONDITION_KEYS)
     path_text = fields.string("path", required=True)
@@ -99,6 +100,13 @@ def compile_condition(node: LNode, path: str, ctx: RuleContext) -> Condition | N
         return None
     check = _check(test, counter, parts, reader)
     return Condition(path_text, op, operand, check, counter, parts)
+
+
+def _group_or_expr(node: LMap, path: str, ctx: RuleContext) -> Condition | None:
+    if group_key(node) is not None:
+        return compile_group(node, path, ctx.issues, lambda n, p: compile_condition(n, p, ctx))
+    refs = {key: declared.ref for key, declared in ctx.counters.items()}
+    return compile_expr_item(node, path, ctx.issues, refs, ctx.classifier)
 
 
 def _operator(fields: Fields) -> Op | None:

@@ -19,10 +19,20 @@ from toolgate.policy.model import GlobEntry, Policy, Rule, build_plans
 from toolgate.policy.paths import GLOBAL_OWNER
 from toolgate.policy.policylayer_rules import compile_entries, compile_limits
 from toolgate.policy.schema import Fields, Issues
+from toolgate.policy.surfaces import compile_surface
 from toolgate.policy.tool_globs import WILDCARD, compile_glob, is_glob
 
 DIALECT = "policylayer"
-TOP_KEYS = ("version", "description", "default", "hide", "all_tools", "tools")
+TOP_KEYS = (
+    "version",
+    "description",
+    "default",
+    "hide",
+    "all_tools",
+    "tools",
+    "resources",
+    "prompts",
+)
 TOOL_KEYS = ("require", "deny_if", "limits")
 ALL_TOOLS_KEYS = ("limits",)
 
@@ -42,6 +52,7 @@ def compile_policylayer(root: LNode, file: str, revision: str) -> Policy:
     hidden = _hide(top)
     tools = _tools(top)
     everywhere = _all_tools(top)
+    resources, prompts = compile_surface(top, "resources"), compile_surface(top, "prompts")
     if issues.errors:
         raise PolicyValidationError(issues.sorted())
     if everywhere:
@@ -64,6 +75,8 @@ def compile_policylayer(root: LNode, file: str, revision: str) -> Policy:
         plans=plans,
         unlisted=unlisted,
         globs=globs,
+        resources=resources,
+        prompts=prompts,
     )
 
 
