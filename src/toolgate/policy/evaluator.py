@@ -13,6 +13,11 @@ Shadow mode: a shadow rule that would deny (or ask for approval, or is over its 
 the first such outcome is reported as `Decision.would` and evaluation goes on. Under a top-level
 `mode: shadow` every rule is a shadow rule, and hiding and default deny become `would` too.
 No I/O, no clock, no randomness: the same policy and facts always give the same decision.
+
+Tracing (`toolgate explain`): `evaluate(policy, facts, trace)` reports to an optional collector
+(`policy.trace.Trace`) every rule it considers, with its outcome, and the decision it stops at.
+Without one, the only cost is a `None` test per rule. A string too long for a regex condition
+(`policy.regex`) denies the call whatever the condition says.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 from toolgate.policy import messages
 from toolgate.policy.counter_scope import Unbound, bind, bind_all
@@ -29,7 +35,11 @@ from toolgate.policy.model import Action, Condition, CounterSpec, Policy, Rule, 
 from toolgate.policy.numbers import amount_problem, as_decimal, as_number
 from toolgate.policy.operators import LIMIT_OPS
 from toolgate.policy.paths import MISSING, STAR, resolve
+from toolgate.policy.regex import RegexInputTooLong
 from toolgate.policy.spend import SpendRefusal, spend_charges
+
+if TYPE_CHECKING:
+    from toolgate.policy.trace import Trace
 
 HIDDEN_ID = "(hidden)"
 DEFAULT_DENY_ID = "(default deny)"
@@ -64,39 +74,49 @@ def counters_needed(policy: Policy, facts: CallFacts) -> tuple[CounterRef, ...]:
     return refs
 
 
-def evaluate(policy: Policy, facts: CallFacts) -> Decision:
-    """The decision for one call; never raises, whatever the arguments hold."""
+def evaluate(policy: Policy, facts: CallFacts, trace: Trace | None = None) -> Decision:
+    """The decision for one call; never raises, whatever the arguments hold.
+
+    `trace`, when given, records every rule considered and the decision (see `policy.trace`).
+    """
     tool = facts.tool
     would: Would | None = None
+    if trace is not None:
+        trace.begin(policy, facts)
     if policy.hide_all or tool in policy.hidden:
         hidden = Decision(Effect.HIDE, Reason.HIDDEN, HIDDEN_ID, None, messages.hidden(tool))
         if not policy.shadow:
-            return hidden
+            return hidden if trace is None else trace.finish(hidden)
         would = _would(hidden)
     plan = policy.plan_for(tool)
     if plan is None:
         message = messages.default_deny(tool)
         denied = Decision(Effect.DENY, Reason.DEFAULT_DENY, DEFAULT_DENY_ID, None, message)
         if not policy.shadow:
-            return denied
+            return denied if trace is None else trace.finish(denied)
         would = would or _would(denied)
         plan = policy.unlisted
     arguments = facts.arguments
     if not isinstance(arguments, Mapping):
         message = f'Call to "{tool}" refused: its arguments are not a JSON object'
-        return Decision(Effect.DENY, Reason.INVALID_CALL, INVALID_CALL_ID, None, message)
-    decision = _run(plan, tool, arguments, facts) if plan.rules else _ALLOW
+        invalid = Decision(Effect.DENY, Reason.INVALID_CALL, INVALID_CALL_ID, None, message)
+        return invalid if trace is None else trace.finish(invalid)
+    decision = _run(plan, tool, arguments, facts, trace) if plan.rules else _ALLOW
     if would is not None and decision.effect is Effect.ALLOW and decision.would is None:
-        return replace(decision, would=would)
-    return decision
+        decision = replace(decision, would=would)
+    return decision if trace is None else trace.finish(decision)
 
 
-def _run(plan: ToolPlan, tool: str, arguments: Arguments, facts: CallFacts) -> Decision:
+def _run(
+    plan: ToolPlan, tool: str, arguments: Arguments, facts: CallFacts, trace: Trace | None
+) -> Decision:
     charges: list[Charge] = []
     approval: Rule | None = None
     would: Would | None = None
     for rule in plan.rules:
         outcome = _outcome(rule, tool, arguments, facts)
+        if trace is not None:
+            trace.rule(rule, outcome, arguments, facts)
         if outcome is None:
             continue
         if isinstance(outcome, Charge):
@@ -116,7 +136,7 @@ def _run(plan: ToolPlan, tool: str, arguments: Arguments, facts: CallFacts) -> D
     return Decision(Effect.ALLOW, Reason.ALLOWED, None, None, "", tuple(charges), None, would)
 
 
-def _outcome(
+def _outcome(  # noqa: C901 - kept in one frame: it is the per-rule hot path
     rule: Rule, tool: str, arguments: Arguments, facts: CallFacts
 ) -> Decision | Charge | tuple[Charge, ...] | None:
     """What one rule says: nothing (it passes), charges, or a denial / an approval request."""
@@ -135,11 +155,15 @@ def _outcome(
         view = dict(counters)
         view.update({name: counters.get(ref, ZERO) for name, ref in binding.items()})
         counters = view
-    for condition in rule.conditions:  # inlined: this loop is the hot path
-        if not condition.check(arguments, counters, facts):
-            if action is _APPROVAL:
-                return None
-            return _condition_denial(tool, rule, condition, arguments)
+    try:  # free unless raised (3.11+)
+        for condition in rule.conditions:  # inlined: this loop is the hot path
+            if not condition.check(arguments, counters, facts):
+                if action is _APPROVAL:
+                    return None
+                return _condition_denial(tool, rule, condition, arguments)
+    except RegexInputTooLong as exc:
+        message = f'Call to "{tool}" refused: {exc} ({rule.label})'
+        return Decision(Effect.DENY, Reason.INVALID_CALL, rule.rule_id, rule.name, message)
     if action is _APPROVAL:
         return _approval(tool, rule, ())
     if rule.spend is not None:

@@ -22,7 +22,7 @@ from toolgate.policy.equality import contains, equality_key
 from toolgate.policy.located import describe_value
 from toolgate.policy.numbers import Number, as_number, numeric_string, policy_number, render
 from toolgate.policy.paths import MISSING
-from toolgate.policy.regex import compile_policy_regex
+from toolgate.policy.regex import REGEX_MAX_CHARS, RegexInputTooLong, compile_policy_regex
 from toolgate.policy.text_operators import TEXT_BUILDERS, OperandError
 
 __all__ = ["OP_NAMES", "Op", "OperandError", "Test", "build_test", "equality_key"]
@@ -119,7 +119,15 @@ def _regex(operand: object) -> Test:
     except re.error as exc:
         raise OperandError(f'invalid regular expression "{operand}": {exc}') from None
     search = pattern.search
-    return lambda value: isinstance(value, str) and search(value) is not None
+
+    def test(value: object) -> bool:
+        if not isinstance(value, str):
+            return False
+        if len(value) > REGEX_MAX_CHARS:  # bounded backtracking: see `policy.regex`
+            raise RegexInputTooLong(len(value))
+        return search(value) is not None
+
+    return test
 
 
 def _exists(operand: object) -> Test:

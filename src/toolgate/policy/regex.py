@@ -5,6 +5,13 @@ only at the very end of the text. Python's `$` also matches just before a traili
 `^[A-Z]+USDT$` would admit `"BTCUSDT\\n"` — a bypass. Outside character classes, and unless the
 pattern turns on multi-line mode, `$` is compiled as `\\Z`; Go's `\\z` (end of text) is accepted
 as `\\Z` too.
+
+Python's `re` backtracks, so a pattern meets a long argument with a cost that grows with its
+length (quadratic for `.*x`, exponential for nested quantifiers such as `(a+)+`). A regex
+condition therefore examines at most `REGEX_MAX_CHARS` characters: a longer string raises
+`RegexInputTooLong`, which the evaluator turns into a denial of the call (fail closed, whatever
+the condition's polarity, so neither `not` nor `deny_if` can be bypassed with a long value).
+`toolgate validate` warns about the exponential shapes (`policy.lint_regex`).
 """
 
 from __future__ import annotations
@@ -12,6 +19,19 @@ from __future__ import annotations
 import re
 
 _MULTILINE = re.compile(r"\(\?[a-zA-Z]*m")
+
+#: The longest string a regex condition examines (characters); see the module docstring.
+REGEX_MAX_CHARS = 4096
+
+
+class RegexInputTooLong(Exception):  # noqa: N818 - a refusal, raised through a condition check
+    """A string longer than `REGEX_MAX_CHARS` reached a regex condition."""
+
+    def __init__(self, length: int) -> None:
+        super().__init__(
+            f"a value of {length} characters is longer than the {REGEX_MAX_CHARS} a regex "
+            "condition examines"
+        )
 
 
 def compile_policy_regex(pattern: str) -> re.Pattern[str]:
