@@ -1,1 +1,1 @@
-"""The local web pages: server-rendered Starlette apps (the init review page)."""
+"""The local admin and review pages (Starlette, server-rendered, no JS build step)."""
