@@ -10,6 +10,8 @@ import anyio
 import pytest
 from tests.e2e.support import WAIT, raw_client, toolgate
 
+from toolgate.app.settings import SETTINGS_ENV
+
 pytestmark = pytest.mark.anyio
 
 EMPTY_POLICY = 'version: "1"\ntools: {}\n'
@@ -99,10 +101,37 @@ async def test_signals_are_forwarded_to_the_server(policy: Path, tmp_path: Path)
             assert await client.process.wait() == 42
 
 
-async def test_the_gateway_entry_refuses_garbage_settings_with_one_line() -> None:
-    command = [sys.executable, "-m", "toolgate.cli.gateway_entry", "{not settings"]
+async def test_the_gateway_entry_refuses_garbage_settings_with_one_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(SETTINGS_ENV, "{not settings")
+    command = [sys.executable, "-m", "toolgate.cli.gateway_entry"]
     code, out, err = await run(command)
     assert code == 2
     assert out == ""
     assert err.startswith("toolgate: unreadable gateway settings")
     assert err.count("\n") == 1
+
+
+LEAK_PROBE_SERVER = """
+import os, sys
+inherited = "TOOLGATE_GATEWAY_SETTINGS" in os.environ
+note = '{"jsonrpc":"2.0","method":"notifications/message","params":{"data":"%s"}}'
+sys.stdout.write(note % inherited + "\\n")
+sys.stdout.flush()
+sys.stdin.read()
+"""
+
+
+async def test_the_settings_never_show_on_the_command_line_nor_reach_the_server(
+    policy: Path, tmp_path: Path
+) -> None:
+    secret = "redis://:hunter2@127.0.0.1:1/0"
+    command = toolgate(
+        policy, [sys.executable, "-c", LEAK_PROBE_SERVER], tmp_path, "--counter-store", secret
+    )
+    async with raw_client(command) as client:
+        line = await client.read_line()
+        cmdline = await anyio.Path(f"/proc/{client.process.pid}/cmdline").read_bytes()
+    assert b"hunter2" not in cmdline  # what `ps` shows of the gateway process after the hand-over
+    assert b'"data":"False"' in line  # the server did not inherit the settings variable

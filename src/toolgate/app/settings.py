@@ -15,6 +15,9 @@ from toolgate.errors import ConfigError
 from toolgate.pipeline.relay import DEFAULT_MAX_LINE
 
 MIN_MAX_LINE = 1024
+# `toolgate run` hands its resolved settings to the lean gateway process in this environment
+# variable (never on the command line, where `ps` shows it to everyone).
+SETTINGS_ENV = "TOOLGATE_GATEWAY_SETTINGS"
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 

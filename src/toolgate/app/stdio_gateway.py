@@ -23,6 +23,7 @@ from toolgate.interceptors.enforcement import EnforcementSettings, PolicyEnforce
 from toolgate.interceptors.list_changes import ListChangeAnnouncer
 from toolgate.interceptors.pinning import PinGuard
 from toolgate.interceptors.policy_source import PolicySource
+from toolgate.interceptors.surfaces import SurfaceGuard
 from toolgate.pipeline.relay import Relay, RelayLimits
 from toolgate.quota.ledger import Ledger
 from toolgate.transports.own_stdio import OwnStdio
@@ -54,7 +55,11 @@ async def run_stdio_gateway(settings: RunSettings) -> int:
         relay = Relay(
             OwnStdio(),
             child,
-            [PinGuard(source, keeper, recorder, clock, settings.identity), enforcer],
+            [
+                PinGuard(source, keeper, recorder, clock, settings.identity),
+                enforcer,
+                SurfaceGuard(source, recorder, clock, settings.identity),
+            ],
             limits=RelayLimits(max_line=settings.max_line),
             advertise_tools_list_changed=True,
         )

@@ -9,18 +9,20 @@ the command-line toolkit for its whole life.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 
 from toolgate.app.run import run_gateway
-from toolgate.app.settings import RunSettings
+from toolgate.app.settings import SETTINGS_ENV, RunSettings
 from toolgate.errors import PolicyValidationError, ToolgateError
 
 EXIT_USAGE = 2
 
 
 def main(argv: list[str]) -> int:
+    text = os.environ.pop(SETTINGS_ENV, "")  # never handed on to the server
     try:
-        settings = RunSettings.from_json(argv[1] if len(argv) > 1 else "")
+        settings = RunSettings.from_json(text)
     except ToolgateError as exc:
         print(f"toolgate: {exc}", file=sys.stderr)
         return EXIT_USAGE

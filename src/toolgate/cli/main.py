@@ -11,9 +11,12 @@ import typer
 
 from toolgate import __version__
 from toolgate.cli import audit as audit_command
+from toolgate.cli import explain as explain_command
+from toolgate.cli import init as init_command
 from toolgate.cli import pin as pin_command
 from toolgate.cli import scan as scan_command
-from toolgate.errors import PolicyValidationError, ToolgateError
+from toolgate.cli import validate as validate_command
+from toolgate.errors import ToolgateError
 
 app = typer.Typer(
     name="toolgate",
@@ -85,7 +88,10 @@ def run(
     counter_store: Annotated[
         str | None,
         typer.Option(
-            help="Counter store URL: memory:// or sqlite:///PATH [default: SQLite in state dir]."
+            envvar="TOOLGATE_COUNTER_STORE",
+            help="Counter store URL: memory://, sqlite:///PATH or redis://[:PASSWORD@]HOST:PORT/DB "
+            "(put a password in the environment, not on the command line) "
+            "[default: SQLite in state dir].",
         ),
     ] = None,
     identity: Annotated[
@@ -109,7 +115,7 @@ def run(
         typer.Option(help="HMAC key for the log's hash chain [default: $TOOLGATE_AUDIT_KEY]."),
     ] = None,
 ) -> None:
-    from toolgate.app.settings import resolve_run_settings
+    from toolgate.app.settings import SETTINGS_ENV, resolve_run_settings
     from toolgate.audit.rotation import rotation_policy
 
     try:
@@ -131,25 +137,12 @@ def run(
         raise _fail(str(exc)) from None
     sys.stdout.flush()
     sys.stderr.flush()
-    entry = [sys.executable, "-m", "toolgate.cli.gateway_entry", settings.to_json()]
+    # The settings travel in the environment, not on the command line, where `ps` would show
+    # them to every user (a store URL may carry a password); the gateway removes the variable
+    # before it starts the server.
+    os.environ[SETTINGS_ENV] = settings.to_json()
+    entry = [sys.executable, "-m", "toolgate.cli.gateway_entry"]
     os.execv(sys.executable, entry)  # noqa: S606 - our own interpreter and module
-
-
-@app.command(help="Check a policy file: print `valid: …` or every error with its location.")
-def validate(config: PolicyOption) -> None:
-    from toolgate.policy.loader import load_policy
-
-    try:
-        policy = load_policy(config)
-    except PolicyValidationError as exc:
-        for error in exc.errors:
-            typer.echo(error.render())
-        raise typer.Exit(1) from None
-    except ToolgateError as exc:
-        message = str(exc)
-        typer.echo(message if str(config) in message else f"{config}: {message}")
-        raise typer.Exit(1) from None
-    typer.echo(f"valid: {config} ({policy.tool_count} tools, {policy.rule_count} rules)")
 
 
 @app.command(help="Run a scripted agent against a simulated exchange, with and without toolgate.")
@@ -159,9 +152,12 @@ def demo() -> None:
     raise typer.Exit(run_demo())
 
 
+validate_command.register(app)
 scan_command.register(app)
 audit_command.register(app)
 pin_command.register(app)
+explain_command.register(app)
+init_command.register(app)
 
 
 def main() -> None:

@@ -25,6 +25,7 @@ from toolgate.policy.located import LMap, LNode, LScalar, LSeq, describe, shown_
 from toolgate.policy.model import GlobEntry, Policy, Rule, build_plans
 from toolgate.policy.paths import GLOBAL_OWNER
 from toolgate.policy.schema import Fields, Issues
+from toolgate.policy.surfaces import compile_surface
 from toolgate.policy.tool_globs import WILDCARD, compile_glob, is_glob
 
 DIALECT = "intercept"
@@ -38,6 +39,8 @@ TOP_KEYS = (
     "approvals",
     "classify",
     "tools",
+    "resources",
+    "prompts",
 )
 MODES = ("enforce", "shadow")
 PIN_MODES = ("enforce", "warn", "off")
@@ -61,6 +64,7 @@ def compile_intercept(root: LNode, file: str, revision: str) -> Policy:
     pin = top.choice("pin", PIN_MODES, "off") or "off"
     classifier = compile_classify(top)
     tools = _tools(top, classifier, shadow)
+    resources, prompts = compile_surface(top, "resources"), compile_surface(top, "prompts")
     if issues.errors:
         raise PolicyValidationError(issues.sorted())
     globs = tuple(
@@ -85,6 +89,8 @@ def compile_intercept(root: LNode, file: str, revision: str) -> Policy:
         classifier=classifier,
         shadow=shadow,
         pin=pin,
+        resources=resources,
+        prompts=prompts,
     )
 
 

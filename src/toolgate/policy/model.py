@@ -24,6 +24,7 @@ from toolgate.policy.numbers import render
 from toolgate.policy.operators import Op
 from toolgate.policy.paths import ArgPath, Step
 from toolgate.policy.spend import SpendSpec
+from toolgate.policy.surfaces import SurfacePolicy
 from toolgate.policy.tool_globs import WILDCARD, is_glob
 
 PLAN_CACHE_SIZE = 4096
@@ -47,15 +48,20 @@ class Condition:
     counter: CounterRef | None = None  # set when the path reads a counter
     parts: tuple[Step, ...] = ()  # the argument path's steps when it reads an argument
     members: tuple[Condition, ...] = ()  # a group's conditions
+    reads: tuple[CounterRef, ...] = ()  # the counters an `expr:` condition reads
 
     def counters(self) -> Iterator[CounterRef]:
         """Every counter this condition (or any member of it) reads."""
         if self.counter is not None:
             yield self.counter
+        yield from self.reads
         for member in self.members:
             yield from member.counters()
 
     def describe(self) -> str:
+        if self.op is None and not self.members:  # an `expr:` condition
+            explained = getattr(self.operand, "explained", None)
+            return f"{self.path} {explained() if explained else self.operand}"
         if self.op is None:
             inner = "; ".join(member.describe() for member in self.members)
             return f"{self.path}({inner})"
@@ -151,6 +157,8 @@ class Policy:
     classifier: Classifier = NO_CLASSIFICATION
     shadow: bool = False  # top-level `mode: shadow`
     pin: str = "off"  # top-level `pin:` — enforce, warn or off (tool-definition pinning)
+    resources: SurfacePolicy | None = None  # the `resources:` section (policy.surfaces)
+    prompts: SurfacePolicy | None = None  # the `prompts:` section
     _resolved: dict[str, ToolPlan | None] = field(default_factory=dict, repr=False)
 
     @property
