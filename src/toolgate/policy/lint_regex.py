@@ -1,13 +1,16 @@
 """Spotting regexes that backtrack catastrophically, by their structure (`re._parser`).
 
-Two shapes make Python's backtracking engine exponential, and both are reported:
+Two shapes make a backtracking engine (`re`; `regex`, which enforcement uses) exponential, and
+both are reported:
 1. a nested unbounded quantifier — an unbounded repeat (`*`, `+`, `{n,}`) inside the body of
    another unbounded repeat: `(a+)+`, `(.*)*`, `(a*b?)*`;
 2. an alternation under an unbounded repeat whose branches can start with the same character:
    `(a|a)*`, `(a|ab)+`, `(\\w|\\d)*`.
 The check is conservative (an atomic group or possessive quantifier is trusted; a repeat nested
 with a separator, like `(\\d+,)*`, is still reported). Enforcement is bounded anyway: a regex
-condition never examines more than `policy.regex.REGEX_MAX_CHARS` characters.
+condition never examines more than `policy.regex.REGEX_MAX_CHARS` characters, and a match stops
+after `policy.regex.REGEX_TIMEOUT_SECONDS` (the call is then denied) — the warning says that
+such a pattern would deny legitimate calls by timeout, not that the gateway can be stalled.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from toolgate.policy.equality import contains, equality_key
 from toolgate.policy.located import describe_value
 from toolgate.policy.numbers import Number, as_number, numeric_string, policy_number, render
 from toolgate.policy.paths import MISSING
-from toolgate.policy.regex import REGEX_MAX_CHARS, RegexInputTooLong, compile_policy_regex
+from toolgate.policy.regex import compile_policy_regex
 from toolgate.policy.text_operators import TEXT_BUILDERS, OperandError
 
 __all__ = ["OP_NAMES", "Op", "OperandError", "Test", "build_test", "equality_key"]
@@ -118,14 +118,10 @@ def _regex(operand: object) -> Test:
         pattern = compile_policy_regex(operand)
     except re.error as exc:
         raise OperandError(f'invalid regular expression "{operand}": {exc}') from None
-    search = pattern.search
+    matches = pattern.matches  # bounded in length and time; a refusal raises (`policy.regex`)
 
     def test(value: object) -> bool:
-        if not isinstance(value, str):
-            return False
-        if len(value) > REGEX_MAX_CHARS:  # bounded backtracking: see `policy.regex`
-            raise RegexInputTooLong(len(value))
-        return search(value) is not None
+        return isinstance(value, str) and matches(value)
 
     return test
 
