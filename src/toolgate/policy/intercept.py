@@ -42,6 +42,7 @@ TOP_KEYS = (
     "resources",
     "prompts",
 )
+TOOL_ENTRY_KEYS = ("rules",)
 MODES = ("enforce", "shadow")
 PIN_MODES = ("enforce", "warn", "off")
 
@@ -160,7 +161,7 @@ def _tool_rules(node: LNode, path: str, ctx: RuleContext) -> tuple[Rule, ...]:
             node, path, f"a tool entry must be a mapping with rules, got {describe(node)}"
         )
         return ()
-    items = Fields(node, path, ctx.issues, ("rules",)).sequence("rules")
+    items = Fields(node, path, ctx.issues, TOOL_ENTRY_KEYS).sequence("rules")
     rules = (compile_rule(item, f"{path}.rules[{i}]", ctx) for i, item in enumerate(_items(items)))
     return tuple(rule for rule in rules if rule is not None)
 

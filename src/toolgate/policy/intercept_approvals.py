@@ -16,12 +16,16 @@ from toolgate.policy.durations import DurationError, parse_duration
 from toolgate.policy.model import Approvals
 from toolgate.policy.schema import Fields
 
+APPROVALS_KEYS = ("notify", "dedupe_window")
+NOTIFY_KEYS = ("webhook",)
+WEBHOOK_KEYS = ("url",)
+
 
 def compile_approvals(top: Fields) -> Approvals | None:
     node = top.mapping("approvals")
     if node is None:
         return None
-    fields = Fields(node, "approvals", top.issues, ("notify", "dedupe_window"))
+    fields = Fields(node, "approvals", top.issues, APPROVALS_KEYS)
     window = None
     text = fields.string("dedupe_window")
     if text is not None:
@@ -36,11 +40,11 @@ def _webhook_url(fields: Fields) -> str | None:
     notify = fields.mapping("notify")
     if notify is None:
         return None
-    channels = Fields(notify, "approvals.notify", fields.issues, ("webhook",))
+    channels = Fields(notify, "approvals.notify", fields.issues, NOTIFY_KEYS)
     webhook = channels.mapping("webhook", required=True)
     if webhook is None:
         return None
-    hook = Fields(webhook, "approvals.notify.webhook", fields.issues, ("url",))
+    hook = Fields(webhook, "approvals.notify.webhook", fields.issues, WEBHOOK_KEYS)
     url = hook.string("url", required=True)
     if url is None:
         return None
