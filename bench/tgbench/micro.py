@@ -1,7 +1,8 @@
-"""The in-process micro-benchmarks owned by others (policy evaluation, counter reservation): run
-their scripts when they exist, keep what they print, and read the JSON they write if they write
-one. A script that only prints a table is parsed from its output when the table has the expected
-shape (name, then numeric columns); otherwise its output is shown verbatim."""
+"""The in-process micro-benchmarks owned by others (policy evaluation, counter reservation,
+policy scaling by flavour): run their scripts when they exist, keep what they print, and read the
+JSON they write if they write one. A script that only prints a table is parsed from its output
+when the table has the expected shape (name, then numeric columns); otherwise its output is shown
+verbatim."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class Micro:
 MICROS = (
     Micro("policy evaluation", "bench_policy_eval.py", ("policy_eval.json", "policy.json")),
     Micro("counter reservation", "bench_counters.py", ("counters.json",)),
+    Micro("policy scaling", "bench_policy_scaling.py", ("policy_scaling.json",)),
 )
 
 # bench_policy_eval.py prints: scenario, tools, rules, p50 µs, p99 µs, mean µs [(over target)]
