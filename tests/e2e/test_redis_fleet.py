@@ -28,9 +28,11 @@ tools:
 """
 
 
-async def hammer(client: RawClient, first_id: int, outcomes: list[bool]) -> None:
+async def hammer(
+    client: RawClient, first_id: int, outcomes: list[bool], calls: int = CALLS_PER_GATEWAY
+) -> None:
     """Send every call at once, then read every answer; True for each call that was admitted."""
-    ids = range(first_id, first_id + CALLS_PER_GATEWAY)
+    ids = range(first_id, first_id + calls)
     for msg_id in ids:
         params = {"name": "echo", "arguments": {"message": f"m{msg_id}"}}
         await client.send(

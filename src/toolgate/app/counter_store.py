@@ -14,14 +14,15 @@ password masked.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from pathlib import Path
 
 from toolgate.clock import Clock
-from toolgate.errors import ConfigError
+from toolgate.errors import ConfigError, StoreError
 from toolgate.stores.base import CounterStore
 from toolgate.stores.memory import MemoryCounterStore
-from toolgate.stores.redis_counters import RedisCounterStore
+from toolgate.stores.redis_counters import DEFAULT_PREFIX, RedisCounterStore
 from toolgate.stores.redis_url import redact
 from toolgate.stores.sqlite import SqliteCounterStore
 
@@ -35,8 +36,17 @@ _FORMS = (
 )
 
 
-def open_counter_store(url: str, *, clock: Clock | None = None) -> CounterStore:
+def open_counter_store(
+    url: str,
+    *,
+    clock: Clock | None = None,
+    prefix: str = DEFAULT_PREFIX,
+    server_time: bool = False,
+) -> CounterStore:
     """Open the store `url` names; ConfigError for a URL that names none.
+
+    `prefix` starts every Redis key; with `server_time` a Redis store computes windows on
+    Redis's clock (see `window_clock`). Both are ignored by the embedded stores.
 
     Opening SQLite creates the file and its directories; a file that is not a counter store
     raises StoreError naming it. Opening Redis does not connect: the first operation does, and
@@ -56,10 +66,27 @@ def open_counter_store(url: str, *, clock: Clock | None = None) -> CounterStore:
     if scheme == "sqlite":
         return SqliteCounterStore(_sqlite_path(url, text[match.end() :]), clock=clock)
     if scheme in _REDIS_SCHEMES:
-        return RedisCounterStore(text, clock=clock)  # ConfigError itself for a bad DSN
+        # ConfigError itself for a bad DSN
+        return RedisCounterStore(text, clock=clock, prefix=prefix, server_time=server_time)
     if scheme in _UNSUPPORTED_REDIS:
         raise _bad(url, f"{scheme}:// is not supported (write redis://, rediss:// or unix://)")
     raise _bad(url, f"unknown scheme {scheme!r}")
+
+
+def window_clock(store: CounterStore, clock: Clock) -> Clock:
+    """The clock a ledger over `store` computes windows with: Redis's for a Redis store opened
+    with `server_time` (so every host agrees on window boundaries), else `clock`."""
+    if isinstance(store, RedisCounterStore):
+        return store.clock
+    return clock
+
+
+async def prepare_counter_store(store: CounterStore) -> None:
+    """Best-effort start-up work: a Redis store measures its offset to Redis's clock. An
+    unreachable Redis is logged by the store and retried by the first call, never fatal."""
+    if isinstance(store, RedisCounterStore):
+        with contextlib.suppress(StoreError):
+            await store.sync_clock()
 
 
 def _sqlite_path(url: str, rest: str) -> Path:

@@ -19,6 +19,8 @@ MIN_MAX_LINE = 1024
 # variable (never on the command line, where `ps` shows it to everyone).
 SETTINGS_ENV = "TOOLGATE_GATEWAY_SETTINGS"
 LOG_LEVELS = ("debug", "info", "warning", "error")
+FAIL_MODES = ("closed", "open")  # --state-fail-mode: what a call needing a counter gets when
+# the shared state store is unreachable: denied (closed), or passed unchecked (open)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,8 @@ class RunSettings:
     identity: str | None = None  # who the stdio client is (--identity / TOOLGATE_IDENTITY)
     audit_rotation: RotationPolicy = field(default_factory=RotationPolicy)
     audit_key_file: Path | None = None  # the key itself never travels in settings
+    state_prefix: str = "toolgate"  # first part of every Redis key (--state-prefix)
+    state_fail_mode: str = "closed"  # --state-fail-mode
 
     def to_json(self) -> str:
         return orjson.dumps(
@@ -49,6 +53,8 @@ class RunSettings:
                 "identity": self.identity,
                 "audit_rotation": list(astuple(self.audit_rotation)),
                 "audit_key_file": str(self.audit_key_file) if self.audit_key_file else None,
+                "state_prefix": self.state_prefix,
+                "state_fail_mode": self.state_fail_mode,
             }
         ).decode()
 
@@ -68,6 +74,8 @@ class RunSettings:
                 identity=data.get("identity"),
                 audit_rotation=RotationPolicy(*data.get("audit_rotation", ())),
                 audit_key_file=Path(data["audit_key_file"]) if data.get("audit_key_file") else None,
+                state_prefix=str(data.get("state_prefix", "toolgate")),
+                state_fail_mode=str(data.get("state_fail_mode", "closed")),
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"unreadable gateway settings: {exc}") from None
@@ -99,6 +107,8 @@ def resolve_run_settings(
     identity: str | None = None,
     audit_rotation: RotationPolicy | None = None,
     audit_key_file: Path | None = None,
+    state_prefix: str = "toolgate",
+    state_fail_mode: str = "closed",
 ) -> RunSettings:
     if not command:
         raise ConfigError("no upstream server command: put it after `--`, e.g. -- npx my-server")
@@ -110,6 +120,10 @@ def resolve_run_settings(
         raise ConfigError("--identity must not be empty")
     if log_level.lower() not in LOG_LEVELS:
         raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
+    if not state_prefix or state_prefix != state_prefix.strip():
+        raise ConfigError(f"--state-prefix must be non-empty text, got {state_prefix!r}")
+    if state_fail_mode.lower() not in FAIL_MODES:
+        raise ConfigError(f"--state-fail-mode must be closed or open, got {state_fail_mode!r}")
     return RunSettings(
         policy=policy,
         command=tuple(command),
@@ -122,4 +136,6 @@ def resolve_run_settings(
         identity=identity,
         audit_rotation=audit_rotation or RotationPolicy(),
         audit_key_file=audit_key_file,
+        state_prefix=state_prefix,
+        state_fail_mode=state_fail_mode.lower(),
     )

@@ -11,7 +11,7 @@ import signal
 
 import anyio
 
-from toolgate.app.counter_store import open_counter_store
+from toolgate.app.counter_store import open_counter_store, prepare_counter_store, window_clock
 from toolgate.app.settings import RunSettings
 from toolgate.audit.chain import load_chain_key
 from toolgate.audit.recorder import AuditRecorder
@@ -38,9 +38,11 @@ async def run_stdio_gateway(settings: RunSettings) -> int:
     """Run until the upstream exits; returns its exit status. Raises ToolgateError subclasses
     (policy, config, upstream) for the CLI to report before anything starts."""
     source = PolicySource(settings.policy)
-    store = open_counter_store(settings.counter_store_url)
+    store = open_counter_store(
+        settings.counter_store_url, prefix=settings.state_prefix, server_time=True
+    )
     clock = SystemClock()
-    ledger = Ledger(store, settings.counter_namespace, clock)
+    ledger = Ledger(store, settings.counter_namespace, window_clock(store, clock))
     salt = load_or_create_salt(settings.state_dir / "audit-salt")
     namespace = settings.counter_namespace
     pins = PinFile(pin_path(settings.state_dir, namespace), namespace)
@@ -50,7 +52,10 @@ async def run_stdio_gateway(settings: RunSettings) -> int:
     recorder = AuditRecorder(sink, clock)
     try:
         child = await StdioChild.start(settings.command)
-        enforcement = EnforcementSettings(identity=settings.identity, salt=salt)
+        await prepare_counter_store(store)
+        enforcement = EnforcementSettings(
+            identity=settings.identity, salt=salt, fail_open=settings.state_fail_mode == "open"
+        )
         enforcer = PolicyEnforcer(source, ledger, recorder, clock, enforcement)
         relay = Relay(
             OwnStdio(),

@@ -88,12 +88,24 @@ def run(
     counter_store: Annotated[
         str | None,
         typer.Option(
+            "--state-dsn",
+            "--counter-store",
             envvar="TOOLGATE_COUNTER_STORE",
-            help="Counter store URL: memory://, sqlite:///PATH or redis://[:PASSWORD@]HOST:PORT/DB "
-            "(put a password in the environment, not on the command line) "
-            "[default: SQLite in state dir].",
+            help="Shared state (counter store) URL: memory://, sqlite:///PATH or "
+            "redis://[:PASSWORD@]HOST:PORT/DB (put a password in the environment, not on the "
+            "command line) [default: SQLite in state dir].",
         ),
     ] = None,
+    state_prefix: Annotated[
+        str, typer.Option(help="First part of every Redis key: PREFIX:counter:…")
+    ] = "toolgate",
+    state_fail_mode: Annotated[
+        str,
+        typer.Option(
+            help="While the state store is unreachable, calls that need a counter are denied "
+            "(closed) or pass unchecked and are logged as fail_open (open)."
+        ),
+    ] = "closed",
     identity: Annotated[
         str | None,
         typer.Option(
@@ -132,6 +144,8 @@ def run(
             identity=identity,
             audit_rotation=rotation,
             audit_key_file=audit_key_file,
+            state_prefix=state_prefix,
+            state_fail_mode=state_fail_mode,
         )
     except ToolgateError as exc:
         raise _fail(str(exc)) from None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from toolgate.audit.event import UpstreamOutcome, hash_arguments
@@ -43,6 +44,9 @@ APPROVAL_UNAVAILABLE = (
 class EnforcementSettings:
     identity: str | None = None
     salt: bytes = b""
+    # --state-fail-mode open: while the counter store fails, calls pass unchecked (counters read
+    # as zero, nothing reserved) and their audit event says reason "fail_open"
+    fail_open: bool = False
 
 
 class PolicyEnforcer:
@@ -133,8 +137,14 @@ class PolicyEnforcer:
             session=session.id,
         )
         refs = counters_needed(policy, facts)
+        failed_open = False
         if refs:
-            facts = facts.with_counters(await self.ledger.snapshot(refs))
+            try:
+                values = await self.ledger.snapshot(refs)
+            except StoreError as exc:
+                failed_open = self._fail_open(tool, exc)
+                values = dict.fromkeys(refs, Decimal(0))
+            facts = facts.with_counters(values)
         decision = evaluate(policy, facts)
         event.rule, event.rule_name = decision.rule_id, decision.rule_name
         if decision.effect is Effect.HIDE:
@@ -150,7 +160,11 @@ class PolicyEnforcer:
                 request, event, decision.message, outcome, decision.reason, decision, modern
             )
         enforced = [charge for charge in decision.charges if not charge.shadow]
-        reserved = await self.ledger.reserve(enforced)
+        try:
+            reserved: Reservation | LimitExceeded = await self.ledger.reserve(enforced)
+        except StoreError as exc:
+            failed_open = self._fail_open(tool, exc)
+            reserved = Reservation((), ())
         if isinstance(reserved, LimitExceeded):
             charge = reserved.charge
             event.rule, event.rule_name = charge.rule_id, None
@@ -162,10 +176,17 @@ class PolicyEnforcer:
         shadowed = [charge for charge in decision.charges if charge.shadow]
         if shadowed:
             reservations += await self._reserve_shadow(event, shadowed)
-        event.reason = decision.reason.value
+        event.reason = "fail_open" if failed_open else decision.reason.value
         event.decided(self.clock.monotonic())
         self.audit.forwarded(event)
         return Forward(None, self._settle_hook(event, reservations))
+
+    def _fail_open(self, tool: str, exc: StoreError) -> bool:
+        """True when the fail mode is open (the call goes on unchecked); re-raises otherwise."""
+        if not self.settings.fail_open:
+            raise exc
+        log.warning("counter store failed; %s passes unchecked (fail-open): %s", tool, exc)
+        return True
 
     async def _reserve_shadow(
         self, event: PendingEvent, charges: list[Charge]

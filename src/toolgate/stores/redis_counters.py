@@ -3,44 +3,101 @@
 Each operation is ONE round trip. `reserve` and `rollback` are one EVALSHA each (scripts in
 `redis_lua.py`, loaded once per store and re-loaded when Redis answers NOSCRIPT after a restart,
 failover or SCRIPT FLUSH); `get` is one MGET. A bucket is one string key,
-`<prefix><key>@<window_start>`, holding a plain decimal string and expiring (PX) when its
-window, its sliding history and the grace period have passed.
+`<prefix>:counter:<key>@<window_start>`, holding a plain decimal string and expiring (PX) when
+its window, its sliding history and the grace period have passed.
 
-Time: the TTL is computed from this process's clock as a duration, so hosts whose clocks
-disagree still expire keys at the same moment. A bucket whose expiry has passed by this clock
-reads as zero and is neither written nor rolled back, exactly like the other stores.
+Time: with `server_time` the store's `clock` follows Redis's clock: every reservation's reply
+carries Redis `TIME`, and the offset between it and this host's clock is applied to every later
+reading (`sync_clock` measures it once at start). A ledger built on that clock computes its
+windows on Redis time, so hosts whose clocks disagree still agree on window boundaries. TTLs
+are durations from the same clock. A bucket whose expiry has passed reads as zero and is
+neither written nor rolled back, exactly like the other stores.
 
 Precision: values are exact decimals (no rounding, ever). Amounts and limits are accepted up to
 `MAX_DIGITS` digits before and after the point; anything larger is refused with StoreError
 before Redis is contacted.
 
-Failures: no retries (a reservation whose reply was lost may have been applied; repeating it
-could count twice, repeating a rollback could undercount). Connection failures, timeouts, auth
-errors and script errors become StoreError with the URL's password masked; the gateway denies
-the call (fail closed) and the next call connects afresh.
+Failures: a reservation is never retried (its reply may have been lost after it was applied;
+repeating it could count twice). Connection failures, timeouts, auth errors and script errors
+become StoreError with the URL's password masked; the gateway denies the call (fail closed).
+When Redis becomes unreachable the store logs one health line, then refuses at once
+(`StoreUnavailableError`) until a backoff delay (doubling up to `max_backoff`) has passed, when the
+next operation tries again; the first success logs a recovery line. A rollback that cannot
+reach Redis is kept and retried in the background with the same backoff for up to
+`rollback_retry_seconds`: each rollback carries a marker key, so a retry of one that was in fact
+applied undoes nothing twice. A rollback still unapplied after that is counted
+(`rollbacks_abandoned`) and logged: its amount stays counted until its window ends.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
+import logging
+import secrets
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError, RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from toolgate.clock import Clock, SystemClock
-from toolgate.errors import StoreError
+from toolgate.errors import ConfigError, StoreError
 from toolgate.stores.base import BucketKey, ReserveItem, ReserveResult
 from toolgate.stores.plan import DEFAULT_GRACE_SECONDS, RESERVED, ZERO, add, expires_at, parse_value
 from toolgate.stores.redis_lua import RESERVE_LUA, ROLLBACK_LUA
 from toolgate.stores.redis_url import check_url, password_of, redact
 
-DEFAULT_PREFIX = "toolgate:counter:"
+log = logging.getLogger("toolgate.store")
+
+DEFAULT_PREFIX = "toolgate"
 MAX_DIGITS = 100  # per side of the decimal point, for amounts and limits
+DEFAULT_TIMEOUT = 2.0  # seconds, for connecting and for each reply
+FIRST_BACKOFF = 0.05  # seconds before the first new attempt after Redis became unreachable
+DEFAULT_MAX_BACKOFF = 2.0
+DEFAULT_ROLLBACK_RETRY_SECONDS = 60.0
+_OUTAGE = (RedisConnectionError, RedisTimeoutError)
+
+
+class StoreUnavailableError(StoreError):
+    """Redis cannot be reached (refused, timed out, or inside the backoff after a failure)."""
+
+
+class ServerClock:
+    """A clock that reads this host's clock plus the last measured offset to Redis's clock."""
+
+    def __init__(self, local: Clock) -> None:
+        self.local = local
+        self.offset = 0.0
+        self.synced = False
+
+    def now(self) -> float:
+        return self.local.now() + self.offset
+
+    def monotonic(self) -> float:
+        return self.local.monotonic()
+
+    def observe(self, reply_time: Sequence[Any], sent: float, received: float) -> None:
+        """Redis answered TIME `reply_time` ([seconds, microseconds]) between the local
+        readings `sent` and `received`: take it as the midpoint's time."""
+        server = int(reply_time[0]) + int(reply_time[1]) / 1_000_000
+        self.offset = server - (sent + received) / 2
+        self.synced = True
+
+
+@dataclass(slots=True)
+class _PendingRollback:
+    items: tuple[ReserveItem, ...]
+    marker: str
+    deadline: float  # time.monotonic() after which it is abandoned
 
 
 class _Script:
@@ -73,14 +130,24 @@ class RedisCounterStore:
         clock: Clock | None = None,
         prefix: str = DEFAULT_PREFIX,
         grace_seconds: int = DEFAULT_GRACE_SECONDS,
-        timeout: float = 2.0,
+        timeout: float = DEFAULT_TIMEOUT,
+        server_time: bool = False,
+        max_backoff: float = DEFAULT_MAX_BACKOFF,
+        rollback_retry_seconds: float = DEFAULT_ROLLBACK_RETRY_SECONDS,
     ) -> None:
         check_url(url)
+        if not prefix or prefix != prefix.strip():
+            raise ConfigError(f"the Redis key prefix must be non-empty text, got {prefix!r}")
         self._shown = redact(url)
         self._password = password_of(url)
-        self._clock: Clock = clock or SystemClock()
+        local: Clock = clock or SystemClock()
+        self._server_clock = ServerClock(local) if server_time else None
+        self._clock: Clock = self._server_clock or local
         self._prefix = prefix
+        self._counter_prefix = f"{prefix}:counter:"
         self._grace = grace_seconds
+        self._max_backoff = max_backoff
+        self._rollback_retry = rollback_retry_seconds
         self._client: Redis = Redis.from_url(
             url,
             decode_responses=True,
@@ -90,35 +157,77 @@ class RedisCounterStore:
             health_check_interval=0,
         )
         self._closed = False
+        # Outage state: when it began (None while reachable), the last failure, the current
+        # backoff and when the next attempt may be made (time.monotonic()).
+        self._down_since: float | None = None
+        self._down_error = ""
+        self._backoff = 0.0
+        self._retry_at = 0.0
+        self.refused_while_down = 0
+        self._pending: list[_PendingRollback] = []
+        self._retrier: asyncio.Task[None] | None = None
+        self.rollbacks_retried = 0
+        self.rollbacks_abandoned = 0
 
     @property
     def url(self) -> str:
         """The DSN with its password masked: the only form ever shown."""
         return self._shown
 
+    @property
+    def clock(self) -> Clock:
+        """The clock windows should be computed with: Redis's, with `server_time`."""
+        return self._clock
+
+    @property
+    def reachable(self) -> bool:
+        return self._down_since is None
+
+    async def sync_clock(self) -> None:
+        """Measure the offset to Redis's clock now (one TIME); StoreError when unreachable."""
+        if self._server_clock is None:
+            return
+        self._check_open()
+        self._guard()
+        local = self._server_clock.local
+        sent = local.now()
+        try:
+            reply = await self._client.time()
+        except RedisError as exc:
+            raise self._failure(exc) from None
+        self._recovered()
+        self._server_clock.observe(reply, sent, local.now())
+
     async def reserve(self, items: Sequence[ReserveItem]) -> ReserveResult:
         self._check_open()
         if not items:
             return RESERVED
         keys, args = self._reserve_args(items)
+        sent = self._local_now()
         reply = await self._call(_RESERVE, keys, args)
-        if reply == 1:
+        if self._server_clock is not None:
+            self._server_clock.observe(reply[1], sent, self._local_now())
+        if reply[0] == 1:
             return RESERVED
-        index, current = reply
+        index, current = reply[2], reply[3]
         return ReserveResult(False, int(index), parse_value(current, self._where()))
 
     async def rollback(self, items: Sequence[ReserveItem]) -> None:
+        """Undo `items`; when Redis is unreachable the undo is kept and retried in the
+        background (see the module docs) instead of raising."""
         self._check_open()
-        now = self._clock.now()
-        slots: dict[str, int] = {}
-        args: list[str] = []
-        for item in items:
-            if expires_at(item.bucket, self._grace) <= now:
-                continue  # expired: nobody reads it again, so nothing to undo
-            slot = slots.setdefault(self._key(item.bucket), len(slots) + 1)
-            args += (str(slot), _plain(item.amount, "amount"))
-        if args:
-            await self._call(_ROLLBACK, list(slots), args)
+        pending = _PendingRollback(
+            tuple(items),
+            f"{self._prefix}:rollback:{secrets.token_hex(12)}",
+            time.monotonic() + self._rollback_retry,
+        )
+        try:
+            await self._apply_rollback(pending)
+        except StoreUnavailableError as exc:
+            log.warning("rollback could not reach Redis; retrying in the background: %s", exc)
+            self._pending.append(pending)
+            if self._retrier is None or self._retrier.done():
+                self._retrier = asyncio.get_running_loop().create_task(self._retry_rollbacks())
 
     async def get(self, buckets: Sequence[BucketKey]) -> list[Decimal]:
         self._check_open()
@@ -132,10 +241,12 @@ class RedisCounterStore:
             keys.append(self._key(b))
             keys += self._earlier_keys(b)
             spans.append((first, len(keys), expires_at(b, self._grace) > now))
+        self._guard()
         try:
             raw: list[bytes | str | None] = await self._client.mget(keys)
         except RedisError as exc:
             raise self._failure(exc) from None
+        self._recovered()
         where = self._where()
         values: list[Decimal] = []
         for first, end, alive in spans:
@@ -149,12 +260,16 @@ class RedisCounterStore:
         return values
 
     async def health(self) -> bool:
+        """One PING, even inside the backoff (a probe); a success ends an outage."""
         if self._closed:
             return False
         try:
-            return bool(await self._client.ping())
-        except RedisError:
+            ok = bool(await self._client.ping())
+        except RedisError as exc:
+            self._failure(exc)
             return False
+        self._recovered()
+        return ok
 
     async def ping(self) -> None:
         """One PING round trip (the benchmark's yardstick); StoreError when it fails."""
@@ -168,6 +283,13 @@ class RedisCounterStore:
         if self._closed:
             return
         self._closed = True
+        if self._retrier is not None:
+            self._retrier.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retrier
+        for _ in self._pending:
+            self._abandon("the gateway is shutting down")
+        self._pending.clear()
         await self._client.aclose()
 
     def _reserve_args(self, items: Sequence[ReserveItem]) -> tuple[list[str], list[str]]:
@@ -187,7 +309,7 @@ class RedisCounterStore:
             flags = ("i" if item.inclusive else "x") + ("a" if item.check_after else "b")
             tail += (str(slot), _plain(item.amount, "amount"), limit, flags)
         keys = list(slots)
-        head = [str(len(buckets))]
+        head = ["t" if self._server_clock is not None else "-", str(len(buckets))]
         for bucket in buckets:
             ttl_ms = int((expires_at(bucket, self._grace) - now) * 1000)
             earlier = self._earlier_keys(bucket)
@@ -196,25 +318,120 @@ class RedisCounterStore:
             head += (str(ttl_ms), str(span[0]), str(span[1]))
         return keys, head + tail
 
+    async def _apply_rollback(self, pending: _PendingRollback) -> None:
+        now = self._clock.now()
+        slots: dict[str, int] = {}
+        args: list[str] = []
+        last = now
+        for item in pending.items:
+            expiry = expires_at(item.bucket, self._grace)
+            if expiry <= now:
+                continue  # expired: nobody reads it again, so nothing to undo
+            last = max(last, expiry)
+            slot = slots.setdefault(self._key(item.bucket), len(slots) + 1)
+            args += (str(slot), _plain(item.amount, "amount"))
+        if args:
+            marker_ttl = max(1, int((last - now) * 1000))
+            keys = [*slots, pending.marker]
+            await self._call(_ROLLBACK, keys, [str(marker_ttl), *args])
+
+    async def _retry_rollbacks(self) -> None:
+        delay = FIRST_BACKOFF
+        while self._pending:
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, self._max_backoff)
+            for pending in list(self._pending):
+                if time.monotonic() > pending.deadline:
+                    self._pending.remove(pending)
+                    self._abandon(f"Redis unreachable for {self._rollback_retry:g} s")
+                    continue
+                try:
+                    await self._apply_rollback(pending)
+                except StoreUnavailableError:
+                    break  # still down: wait for the next round
+                except StoreError as exc:
+                    self._pending.remove(pending)
+                    self._abandon(str(exc))
+                else:
+                    self._pending.remove(pending)
+                    self.rollbacks_retried += 1
+                    log.warning("counter store %s: a delayed rollback was applied", self._shown)
+
+    def _abandon(self, why: str) -> None:
+        self.rollbacks_abandoned += 1
+        log.error(
+            "counter store %s: a rollback was abandoned (%s); its amount stays counted until its "
+            "window ends (%d abandoned so far)",
+            self._shown,
+            why,
+            self.rollbacks_abandoned,
+        )
+
     async def _call(self, script: _Script, keys: Sequence[str], args: Sequence[str]) -> Any:
+        self._guard()
         try:
-            return await script.run(self._client, keys, args)
+            reply = await script.run(self._client, keys, args)
         except RedisError as exc:
             raise self._failure(exc) from None
+        self._recovered()
+        return reply
+
+    def _guard(self) -> None:
+        """Refuse at once while inside the backoff after a failure to reach Redis."""
+        if self._down_since is not None and time.monotonic() < self._retry_at:
+            self.refused_while_down += 1
+            raise StoreUnavailableError(
+                f"counter store {self._shown} is unreachable ({self._down_error}); "
+                f"next attempt in {self._retry_at - time.monotonic():.2f} s"
+            )
+
+    def _recovered(self) -> None:
+        if self._down_since is None:
+            return
+        log.warning(
+            "counter store %s is reachable again after %.1f s (%d operations refused meanwhile)",
+            self._shown,
+            time.monotonic() - self._down_since,
+            self.refused_while_down,
+        )
+        self._down_since = None
+        self._backoff = 0.0
+        self.refused_while_down = 0
+
+    def _local_now(self) -> float:
+        return self._server_clock.local.now() if self._server_clock is not None else 0.0
 
     def _key(self, bucket: BucketKey) -> str:
-        return f"{self._prefix}{bucket.key}@{bucket.window_start}"
+        return f"{self._counter_prefix}{bucket.key}@{bucket.window_start}"
 
     def _earlier_keys(self, bucket: BucketKey) -> list[str]:
-        size, start, base = bucket.window_seconds, bucket.window_start, self._prefix + bucket.key
+        size, start = bucket.window_seconds, bucket.window_start
+        base = self._counter_prefix + bucket.key
         return [f"{base}@{start - k * size}" for k in range(bucket.history, 0, -1)]
 
     def _failure(self, exc: RedisError) -> StoreError:
-        """A StoreError naming the failure; the password never appears, whatever redis said."""
+        """A StoreError naming the failure; the password never appears, whatever redis said.
+        A failure to reach Redis starts (or prolongs) an outage: logged once, then backoff."""
         text = f"{type(exc).__name__}: {exc}"
         if self._password:
             text = text.replace(self._password, "***")
-        return StoreError(f"counter store {self._shown}: {text}")
+        message = f"counter store {self._shown}: {text}"
+        if not isinstance(exc, _OUTAGE):
+            return StoreError(message)
+        now = time.monotonic()
+        if self._down_since is None:
+            self._down_since = now
+            log.warning(
+                "counter store %s is unreachable (%s); calls that need a counter cannot be "
+                "checked until it is back; reconnecting with backoff (at most %.1f s apart)",
+                self._shown,
+                text,
+                self._max_backoff,
+            )
+        self._down_error = text
+        self._backoff = min(max(self._backoff * 2, FIRST_BACKOFF), self._max_backoff)
+        self._retry_at = now + self._backoff
+        return StoreUnavailableError(message)
 
     def _where(self) -> str:
         return f"counter store {self._shown}"

@@ -122,18 +122,25 @@ end
 """
 
 # KEYS: the distinct buckets (1..n), then the earlier slices of sliding buckets.
-# ARGV (sent space-separated in ARGV[1]): n; per bucket: ttl in ms (<= 0: already expired),
-# first and last index of its earlier slices in KEYS (0 0 when it has none); then per item:
-# bucket index, amount, limit ('_' for none), flags ('i' inclusive or 'x' exclusive, then 'b'
-# before or 'a' after).
-# Returns 1 when applied, or {failed item index (0-based), the value it read}.
+# ARGV (sent space-separated in ARGV[1]): 't' to have Redis's TIME returned, else '-'; n; per
+# bucket: ttl in ms (<= 0: already expired), first and last index of its earlier slices in KEYS
+# (0 0 when it has none); then per item: bucket index, amount, limit ('_' for none), flags ('i'
+# inclusive or 'x' exclusive, then 'b' before or 'a' after).
+# Returns {1, TIME} when applied, or {0, TIME, failed item index (0-based), the value it read};
+# TIME is Redis's clock ({seconds, microseconds}) when asked for, else 0: it keeps the gateways'
+# windows on Redis time at no extra round trip (Redis 7 replicates script effects, so TIME
+# alongside writes is allowed).
 RESERVE_LUA = (
     DECIMAL_LUA
     + r"""
 local ARGV = words(ARGV[1])
-local n = tonumber(ARGV[1])
+local function now()
+  if ARGV[1] == 't' then return redis.call('TIME') end
+  return 0
+end
+local n = tonumber(ARGV[2])
 local ttl, efirst, elast = {}, {}, {}
-local a = 2
+local a = 3
 for s = 1, n do
   ttl[s] = tonumber(ARGV[a]); efirst[s] = tonumber(ARGV[a + 1]); elast[s] = tonumber(ARGV[a + 2])
   a = a + 3
@@ -170,7 +177,9 @@ while a <= #ARGV do
       read = dadd(current, before)
     end
     local c = dcmp(seen, limit)
-    if c > 0 or (c == 0 and sub(flags, 1, 1) == 'x') then return {index, read} end
+    if c > 0 or (c == 0 and sub(flags, 1, 1) == 'x') then
+      return {0, now(), index, read}
+    end
   end
   staged[s] = after
   index = index + 1
@@ -178,19 +187,22 @@ end
 for s, value in pairs(staged) do
   if ttl[s] > 0 then redis.call('SET', KEYS[s], value, 'PX', ttl[s]) end
 end
-return 1
+return {1, now()}
 """
 )
 
-# KEYS: the distinct live buckets. ARGV (space-separated in ARGV[1]): per item: bucket index,
-# amount.
-# A bucket that no longer exists has expired: it is skipped, never recreated negative.
+# KEYS: the distinct live buckets, then a marker key naming this rollback. ARGV (space-separated
+# in ARGV[1]): the marker's time to live in ms; per item: bucket index, amount.
+# The marker makes a rollback idempotent: a retry of one whose reply was lost finds the marker
+# and undoes nothing twice (returns 0). A bucket that no longer exists has expired: it is
+# skipped, never recreated negative.
 ROLLBACK_LUA = (
     DECIMAL_LUA
     + r"""
 local ARGV = words(ARGV[1])
+if not redis.call('SET', KEYS[#KEYS], '1', 'NX', 'PX', tonumber(ARGV[1])) then return 0 end
 local staged, gone = {}, {}
-local a = 1
+local a = 2
 while a <= #ARGV do
   local s, amount = tonumber(ARGV[a]), ARGV[a + 1]
   a = a + 2
