@@ -17,16 +17,17 @@ from collections.abc import Iterator
 from toolgate.errors import PolicyValidationError
 from toolgate.policy.classify import Classifier
 from toolgate.policy.counter_specs import declared_ref
+from toolgate.policy.document import check_version, compile_hide, tool_index
 from toolgate.policy.intercept_approvals import compile_approvals
 from toolgate.policy.intercept_classify import compile_classify
 from toolgate.policy.intercept_conditions import CounterDecl, RuleContext
 from toolgate.policy.intercept_rules import compile_rule
-from toolgate.policy.located import LMap, LNode, LScalar, LSeq, describe, shown_value
-from toolgate.policy.model import GlobEntry, Policy, Rule, build_plans
+from toolgate.policy.located import LMap, LNode, LScalar, LSeq, describe
+from toolgate.policy.model import Policy, Rule
 from toolgate.policy.paths import GLOBAL_OWNER
 from toolgate.policy.schema import Fields, Issues
 from toolgate.policy.surfaces import compile_surface
-from toolgate.policy.tool_globs import WILDCARD, compile_glob, is_glob
+from toolgate.policy.tool_globs import WILDCARD
 
 DIALECT = "intercept"
 TOP_KEYS = (
@@ -54,12 +55,10 @@ def compile_intercept(root: LNode, file: str, revision: str) -> Policy:
         issues.add(root, "", f"a policy must be a mapping at the top level, got {describe(root)}")
         raise PolicyValidationError(issues.errors)
     top = Fields(root, "", issues, TOP_KEYS)
-    version = top.require("version")
-    if version is not None and not _is_version_one(version):
-        top.error("version", f'version must be "1", got {shown_value(version)}')
+    check_version(top)
     description = top.string("description")
     default = top.choice("default", ("allow", "deny"), "allow")
-    hidden = _hide(top)
+    hidden = compile_hide(top)
     approvals = compile_approvals(top)
     shadow = top.choice("mode", MODES, "enforce") == "shadow"
     pin = top.choice("pin", PIN_MODES, "off") or "off"
@@ -68,12 +67,7 @@ def compile_intercept(root: LNode, file: str, revision: str) -> Policy:
     resources, prompts = compile_surface(top, "resources"), compile_surface(top, "prompts")
     if issues.errors:
         raise PolicyValidationError(issues.sorted())
-    globs = tuple(
-        GlobEntry(key, compile_glob(key), rules) for key, rules in tools.items() if is_glob(key)
-    )
-    plans, unlisted = build_plans({} if globs else tools)
-    if globs:
-        unlisted = build_plans({WILDCARD: tools.get(WILDCARD, ())})[1]
+    globs, plans, unlisted = tool_index(tools)
     return Policy(
         file=file,
         revision=revision,
@@ -93,27 +87,6 @@ def compile_intercept(root: LNode, file: str, revision: str) -> Policy:
         resources=resources,
         prompts=prompts,
     )
-
-
-def _is_version_one(node: LNode) -> bool:
-    # Intercept's Go loader also reads an unquoted `version: 1` as "1".
-    value = node.value if isinstance(node, LScalar) else None
-    return value == "1" or (value == 1 and not isinstance(value, bool))
-
-
-def _hide(top: Fields) -> frozenset[str]:
-    items = top.sequence("hide")
-    names: set[str] = set()
-    for index, item in enumerate(items.items if items else ()):
-        if not isinstance(item, LScalar) or not isinstance(item.value, str):
-            top.issues.add(item, f"hide[{index}]", f"must be a tool name, got {describe(item)}")
-        elif not item.value.strip():
-            top.issues.add(item, f"hide[{index}]", "must not be empty")
-        elif item.value in names:
-            top.issues.add(item, f"hide[{index}]", f'"{item.value}" is listed twice')
-        else:
-            names.add(item.value)
-    return frozenset(names)
 
 
 def _entries(tools: LMap) -> Iterator[tuple[str, LNode, LNode]]:

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 from toolgate.errors import PolicyValidationError
 from toolgate.policy.classify import NO_CLASSIFICATION
+from toolgate.policy.document import check_version, compile_hide, tool_index
 from toolgate.policy.intercept_conditions import RuleContext
-from toolgate.policy.located import LMap, LNode, LScalar, describe, shown_value
-from toolgate.policy.model import GlobEntry, Policy, Rule, build_plans
+from toolgate.policy.located import LMap, LNode, LScalar, describe
+from toolgate.policy.model import Policy, Rule
 from toolgate.policy.paths import GLOBAL_OWNER
 from toolgate.policy.policylayer_rules import compile_entries, compile_limits
 from toolgate.policy.schema import Fields, Issues
 from toolgate.policy.surfaces import compile_surface
-from toolgate.policy.tool_globs import WILDCARD, compile_glob, is_glob
+from toolgate.policy.tool_globs import WILDCARD
 
 DIALECT = "policylayer"
 TOP_KEYS = (
@@ -44,12 +45,10 @@ def compile_policylayer(root: LNode, file: str, revision: str) -> Policy:
         issues.add(root, "", f"a policy must be a mapping at the top level, got {describe(root)}")
         raise PolicyValidationError(issues.errors)
     top = Fields(root, "", issues, TOP_KEYS)
-    version = top.require("version")
-    if version is not None and not _is_version_one(version):
-        top.error("version", f'version must be "1", got {shown_value(version)}')
+    check_version(top)
     description = top.string("description")
     default = top.choice("default", ("allow", "deny"), None)
-    hidden = _hide(top)
+    hidden = compile_hide(top)
     tools = _tools(top)
     everywhere = _all_tools(top)
     resources, prompts = compile_surface(top, "resources"), compile_surface(top, "prompts")
@@ -57,12 +56,7 @@ def compile_policylayer(root: LNode, file: str, revision: str) -> Policy:
         raise PolicyValidationError(issues.sorted())
     if everywhere:
         tools[WILDCARD] = everywhere
-    globs = tuple(
-        GlobEntry(key, compile_glob(key), rules) for key, rules in tools.items() if is_glob(key)
-    )
-    plans, unlisted = build_plans({} if globs else tools)
-    if globs:
-        unlisted = build_plans({WILDCARD: tools.get(WILDCARD, ())})[1]
+    globs, plans, unlisted = tool_index(tools)
     return Policy(
         file=file,
         revision=revision,
@@ -78,27 +72,6 @@ def compile_policylayer(root: LNode, file: str, revision: str) -> Policy:
         resources=resources,
         prompts=prompts,
     )
-
-
-def _is_version_one(node: LNode) -> bool:
-    value = node.value if isinstance(node, LScalar) else None
-    return value == "1" or (value == 1 and not isinstance(value, bool))
-
-
-def _hide(top: Fields) -> frozenset[str]:
-    items = top.sequence("hide")
-    names: set[str] = set()
-    for index, item in enumerate(items.items if items else ()):
-        where = f"hide[{index}]"
-        if not isinstance(item, LScalar) or not isinstance(item.value, str):
-            top.issues.add(item, where, f"must be a tool name, got {describe(item)}")
-        elif not item.value.strip():
-            top.issues.add(item, where, "must not be empty")
-        elif item.value in names:
-            top.issues.add(item, where, f'"{item.value}" is listed twice')
-        else:
-            names.add(item.value)
-    return frozenset(names)
 
 
 def _context(issues: Issues, key: str, owner: str) -> RuleContext:
