@@ -104,6 +104,16 @@ def stop_redis(server: RedisServer) -> None:
         server.process.wait()
 
 
+@pytest.fixture
+def servers() -> Iterator[list[RedisServer]]:
+    """Redis servers a test starts itself (fault tests), stopped at its end whatever happened."""
+    started: list[RedisServer] = []
+    yield started
+    for server in started:
+        if server.process.poll() is None:
+            stop_redis(server)
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
     """One redis-server for the whole session; tests flush it (see `fresh_redis`)."""

@@ -3,7 +3,7 @@ fail-closed (or fail-open) answers, no crash, recovery without a restart, exact 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,15 +25,6 @@ tools:
       - rate_limit: 1000/day
   tool_00000: {rules: []}
 """
-
-
-@pytest.fixture
-def servers() -> Iterator[list[RedisServer]]:
-    started: list[RedisServer] = []
-    yield started
-    for server in started:
-        if server.process.poll() is None:
-            stop_redis(server)
 
 
 class Caller:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -63,16 +63,6 @@ def redis_dir(tmp_path: Path) -> Path:
     data = tmp_path / "redis-data"
     data.mkdir()
     return data
-
-
-@pytest.fixture
-def servers() -> Iterator[list[RedisServer]]:
-    """Every server a test starts, stopped at its end whatever happened."""
-    started: list[RedisServer] = []
-    yield started
-    for server in started:
-        if server.process.poll() is None:
-            stop_redis(server)
 
 
 async def eventually(check: Callable[[], Awaitable[bool]]) -> None:
