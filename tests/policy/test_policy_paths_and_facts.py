@@ -131,3 +131,42 @@ def test_increment_from_refuses_any_element_paths() -> None:
         "        state: {counter: n, window: day, increment_from: 'args.o[*].q'}\n"
     )
     assert error.message == "increment_from must name one value, not [*]"
+
+
+COMPUTED_CASES = [
+    ("computed-classification-feeds-category-and-risk", "x_transfer", ("financial", "critical"),
+     "deny", "tools.*.rules[0]"),
+    ("computed-read-is-allowed", "x_balance", ("read", "low"), "allow", None),
+    ("classify-map-overrides-the-computed-class", "bn_get_price", ("financial", "critical"),
+     "allow", None),
+    ("no-computed-classification-reads-as-missing", "other", None, "deny", "tools.*.rules[0]"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("tool", "computed", "effect", "rule"),
+    [c[1:] for c in COMPUTED_CASES],
+    ids=[c[0] for c in COMPUTED_CASES],
+)
+def test_the_gateways_classification_fills_tool_facts_the_classify_map_does_not_name(
+    tool: str, computed: tuple[str, str] | None, effect: str, rule: str | None
+) -> None:
+    facts = replace(call(tool), tool_classification=computed)
+    decision = evaluate(policy(CLASSIFIED), facts)
+    assert (decision.effect.value, decision.rule_id) == (effect, rule)
+
+
+def test_an_expr_condition_sees_the_gateways_classification() -> None:
+    compiled = one_rule("{name: r, conditions: [{expr: 'tool.category != \"financial\"'}]}")
+    facts = replace(call("t"), tool_classification=("financial", "critical"))
+    assert evaluate(compiled, facts).effect is Effect.DENY
+    read = replace(call("t"), tool_classification=("read", "low"))
+    assert evaluate(compiled, read).effect is Effect.ALLOW
+
+
+def test_a_policy_reads_tool_class_only_when_a_condition_may_read_tool_facts() -> None:
+    assert policy(CLASSIFIED).reads_tool_class()
+    assert one_rule("{name: r, conditions: [{expr: 'args.a == 1'}]}").reads_tool_class()
+    assert not one_rule(
+        "{name: r, conditions: [{path: args.a, op: eq, value: 1}]}"
+    ).reads_tool_class()

@@ -19,6 +19,7 @@ from toolgate.clock import Clock
 from toolgate.errors import StoreError
 from toolgate.interceptors.hidden import UnknownToolAnswers
 from toolgate.interceptors.policy_source import PolicySource
+from toolgate.interceptors.tool_classes import ToolClasses
 from toolgate.jsonrpc import codes
 from toolgate.jsonrpc.message import Message, error_response
 from toolgate.mcp.calls import BadCall, read_tool_call
@@ -69,23 +70,30 @@ class PolicyEnforcer:
         self.settings = settings or EnforcementSettings()
         self.unknown_tools = UnknownToolAnswers()
         self.seen_tools: set[str] = set()
+        self.tool_classes = ToolClasses()
         self.unfiltered_lists = False
 
     async def __call__(self, request: Message, session: Session, call_next: Next) -> Outcome:
         if request.method == "tools/list":
             policy = self.source.current()
             if not policy.hidden and not policy.hide_all:
-                # Nothing to hide: the list passes as bytes, unparsed (a 10,000-tool list is
-                # megabytes). Which tools it held stays unknown, so a later reload that starts
-                # hiding tools is announced to the client without comparing lists.
+                # Nothing to hide: the list passes as bytes (a 10,000-tool list is megabytes),
+                # parsed only when a rule reads tool.category/tool.risk. Which tools it held
+                # stays unknown, so a later reload that starts hiding tools is announced to the
+                # client without comparing lists.
                 self.unfiltered_lists = True
-                return Forward()
+                return Forward(None, self._observe_list) if policy.reads_tool_class() else Forward()
             return Forward(None, self._filter_list)
         return await self._call(request, session)
+
+    async def _observe_list(self, response: Message) -> bytes | None:
+        self.tool_classes.observe(response.obj)
+        return None
 
     async def _filter_list(self, response: Message) -> bytes | None:
         names = tool_names(response.obj)
         self.seen_tools.update(names)
+        self.tool_classes.observe(response.obj)
         policy = self.source.current()
         return filter_tools_response(response.obj, lambda name: visible(policy, name))
 
@@ -135,6 +143,9 @@ class PolicyEnforcer:
             now=self.clock.now(),
             identity=self.settings.identity,
             session=session.id,
+            tool_classification=(
+                self.tool_classes.classification(tool) if policy.reads_tool_class() else None
+            ),
         )
         refs = counters_needed(policy, facts)
         failed_open = False

@@ -1,9 +1,11 @@
-"""The static tool classification behind `tool.category` and `tool.risk`.
+"""The tool classification behind `tool.category` and `tool.risk`.
 
-Until the catalogue fills this hook, categories come from the policy's optional top-level
-`classify:` map (tool name or glob -> category). An exact name wins over globs; among globs the
-first in file order wins. A tool that nothing classifies has no category and no risk: conditions
-on `tool.category`/`tool.risk` read a missing value (false, except `exists: false`).
+The policy's optional top-level `classify:` map (tool name or glob -> category) is an explicit
+override: an exact name wins over globs; among globs the first in file order wins. A tool the map
+does not name takes the classification the gateway computed from its listed definition, which
+arrives as data in the call's facts (`CallFacts.tool_classification`). A tool that neither
+classifies has no category and no risk: conditions on `tool.category`/`tool.risk` read a missing
+value (false, except `exists: false`).
 """
 
 from __future__ import annotations
@@ -51,6 +53,20 @@ class Classifier:
     def risk(self, tool: str) -> str | None:
         category = self.category(tool)
         return RISK_OF[category] if category is not None else None
+
+    def category_of(self, tool: str, computed: tuple[str, str] | None) -> str | None:
+        """The map's category for `tool`, else the computed (category, risk) pair's category."""
+        found = self.category(tool)
+        if found is not None or computed is None:
+            return found
+        return computed[0]
+
+    def risk_of(self, tool: str, computed: tuple[str, str] | None) -> str | None:
+        """The risk of the map's category for `tool`, else the computed pair's risk."""
+        found = self.risk(tool)
+        if found is not None or computed is None:
+            return found
+        return computed[1]
 
 
 NO_CLASSIFICATION = Classifier({}, ())

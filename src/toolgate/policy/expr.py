@@ -121,8 +121,9 @@ def _context(
             identity["name"] = facts.identity
         context["identity"] = identity
     if "tool" in variables:
-        tool = {"name": facts.tool, "risk": classifier.risk(facts.tool)}
-        tool["category"] = classifier.category(facts.tool)
+        computed = facts.tool_classification
+        tool = {"name": facts.tool, "risk": classifier.risk_of(facts.tool, computed)}
+        tool["category"] = classifier.category_of(facts.tool, computed)
         context["tool"] = {key: value for key, value in tool.items() if value is not None}
     if "time" in variables:
         moment = datetime.fromtimestamp(facts.now, tz=UTC)

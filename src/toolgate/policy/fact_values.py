@@ -22,8 +22,8 @@ def fact_reader(path: FactPath, classifier: Classifier) -> FactReader:
     if path.root == "identity":
         return _identity_reader(path.name)
     if path.root == "tool":
-        lookup = classifier.category if path.name == "category" else classifier.risk
-        return lambda facts: _or_missing(lookup(facts.tool))
+        lookup = classifier.category_of if path.name == "category" else classifier.risk_of
+        return lambda facts: _or_missing(lookup(facts.tool, facts.tool_classification))
     return _time_reader(path.name)
 
 

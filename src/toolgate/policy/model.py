@@ -160,6 +160,7 @@ class Policy:
     resources: SurfacePolicy | None = None  # the `resources:` section (policy.surfaces)
     prompts: SurfacePolicy | None = None  # the `prompts:` section
     _resolved: dict[str, ToolPlan | None] = field(default_factory=dict, repr=False)
+    _reads_class: list[bool] = field(default_factory=list, repr=False)  # computed once
 
     @property
     def tool_count(self) -> int:
@@ -169,6 +170,20 @@ class Policy:
     @property
     def rule_count(self) -> int:
         return sum(len(rules) for rules in self.tools.values())
+
+    def reads_tool_class(self) -> bool:
+        """Whether a condition may read `tool.category`/`tool.risk` (an `expr:` counts as one):
+        only then does the gateway need to classify the tools it lists."""
+        if not self._reads_class:
+            self._reads_class.append(
+                any(
+                    _reads_tool_class(condition)
+                    for rules in self.tools.values()
+                    for rule in rules
+                    for condition in rule.conditions
+                )
+            )
+        return self._reads_class[0]
 
     def plan_for(self, tool: str) -> ToolPlan | None:
         """The rules that apply to `tool`, or None when `default: deny` refuses it unlisted."""
@@ -212,3 +227,11 @@ def _plan(rules: tuple[Rule, ...]) -> ToolPlan:
         if rule.counter is not None and rule.counter.bound is not None:
             needed[rule.counter.ref] = None
     return ToolPlan(rules, tuple(needed))
+
+
+def _reads_tool_class(condition: Condition) -> bool:
+    if condition.op is None and not condition.members:  # an `expr:` may read `tool.*`
+        return True
+    if condition.path in ("tool.category", "tool.risk"):
+        return True
+    return any(_reads_tool_class(member) for member in condition.members)

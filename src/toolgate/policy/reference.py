@@ -528,8 +528,11 @@ _A_CLASSIFY = Section(
     "Keys are tool names or globs, values a category: "
     f"{_one_of(CATEGORIES)}. An exact name wins, then the first matching glob in file order. "
     "`tool.category` reads the category; `tool.risk` derives from it (read/other `low`, write "
-    "`medium`, execute `high`, destructive/financial `critical`). An unclassified tool has "
-    "neither (the condition is false).",
+    "`medium`, execute `high`, destructive/financial `critical`). The map is an override: a "
+    "tool it does not name takes the class toolgate's classifier gives the definition the "
+    "server listed in this session's `tools/list` (see docs/classification.md). A tool neither "
+    "classifies (one never listed in this session) has no category and no risk (the condition "
+    "is false).",
     (),
     (),
     example='version: "1"\nclassify:\n  "BinanceWallet*Withdraw": financial\n'
@@ -781,7 +784,10 @@ PATHS: tuple[tuple[str, str], ...] = (
     ("state.<tool>.<counter>", 'a declared counter before this call (`_global` for `"*"`)'),
     ("identity.name", "the caller's identity (missing without one)"),
     ("identity.<attribute>", "another attribute of the identity"),
-    ("tool.category", "the tool's category from `classify`"),
+    (
+        "tool.category",
+        "the tool's category: `classify`, else the classifier on its listed definition",
+    ),
     ("tool.risk", "derived from the category: `low`, `medium`, `high`, `critical`"),
     ("time.hour", "UTC hour of the gateway clock, 0–23"),
     ("time.minute", "UTC minute, 0–59"),
