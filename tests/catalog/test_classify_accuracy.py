@@ -1,5 +1,5 @@
 """The classifier against hand-labelled tools: the Binance fixture (156 tools) and the
-reference MCP servers (everything, filesystem, time, git). Writes nothing; on failure it
+reference MCP servers (everything, filesystem, time, git, fetch). Writes nothing; on failure it
 prints the per-class precision/recall table and every miss.
 
 Regenerate the table in docs/classification.md by hand from ``pytest -s`` output of

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import anyio
 import pytest
+import yaml
 from tests.e2e.support import (
     SHARED,
     everything_server,
+    fetch_server,
     filesystem_server,
     require,
     time_server,
@@ -26,6 +28,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 WAIT = 20.0
 CATALOGUE = SHARED / "fixtures" / "binance-termix-tools.json"
 CATALOG_SERVER = Path(__file__).resolve().parents[1] / "e2e" / "catalog_server.py"
+REFERENCE_LABELS = Path(__file__).resolve().parent / "labels" / "reference.yaml"
 
 
 def catalogue_server(page: int = 40) -> list[str]:
@@ -160,3 +163,15 @@ async def test_a_server_that_exits_mid_scan_names_the_request(tmp_path: Path) ->
     body = "sys.exit(4)"
     with pytest.raises(ScanError, match=r"exited during tools/list \(exit status 4\)$"):
         await scan_server(python_server(tmp_path, body), WAIT)
+
+
+def labelled_definitions(server: str) -> list[object]:
+    servers = yaml.safe_load(REFERENCE_LABELS.read_text())["servers"]
+    entries = next(s for s in servers if s["server"] == server)["tools"]
+    return [entry["definition"] for entry in entries]
+
+
+async def test_the_fetch_server_lists_the_fetch_tool_exactly_as_labelled() -> None:
+    scan = await scan_server(fetch_server(), WAIT)  # tools/list only: nothing is fetched
+    assert [tool["name"] for tool in scan.tools] == ["fetch"]
+    assert list(scan.tools) == labelled_definitions("PyPI mcp-server-fetch")

@@ -55,6 +55,12 @@ def time_server() -> list[str]:
     return [require(exe, "mcp-server-time (PyPI)"), "--local-timezone=UTC"]
 
 
+def fetch_server() -> list[str]:
+    """mcp-server-fetch (stdio). Tests only list its tools: there is no network to fetch from."""
+    exe = Path(sys.executable).parent / "mcp-server-fetch"
+    return [require(exe, "mcp-server-fetch (PyPI)")]
+
+
 def inspector_cli() -> list[str]:
     entry = (
         NODE_MODULES

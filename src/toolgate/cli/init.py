@@ -96,10 +96,23 @@ def _write_starters(scanned: list[ScannedServer]) -> None:
 def _review(scanned: list[ScannedServer], no_browser: bool) -> None:
     import webbrowser
 
+    from toolgate.app.paths import default_audit_log, default_state_dir
+    from toolgate.app.pin_actions import pin_file_for
     from toolgate.web.app import ServerReview, create_app, new_token
     from toolgate.web.serve import start_page
 
-    reviews = [ServerReview(s.name, s.slug, s.tools, s.policy_path) for s in scanned]
+    # pins as the wrapped `toolgate run -c POLICY -- ARGV` keeps them (default state dir)
+    reviews = [
+        ServerReview(
+            s.name,
+            s.slug,
+            s.tools,
+            s.policy_path,
+            pins=pin_file_for(default_state_dir(), s.argv),
+            audit_log=default_audit_log(),
+        )
+        for s in scanned
+    ]
     token = new_token()
     page = start_page(create_app(reviews, token), token)
     typer.echo(f"Review your tools at {page.url}")

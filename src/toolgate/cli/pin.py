@@ -100,6 +100,7 @@ def _change(
     namespace: str | None,
     audit_log: Path | None,
 ) -> None:
+    from toolgate.app.pin_actions import change_pins
     from toolgate.catalog import pins as logic
     from toolgate.errors import ToolgateError
 
@@ -107,11 +108,12 @@ def _change(
     if all_tools == bool(tools):
         raise _fail(f"pin {verb}: name the tools to {verb}, or give --all (not both)")
     pins = _pin_file(state_dir, namespace, command)
-    operation = logic.accept if verb == "accept" else logic.reset
     try:
         if not pins.exists():
             raise _fail(f"no pins for namespace {pins.namespace} ({pins.path} does not exist)", 1)
-        changes = pins.update(lambda book: operation(book, None if all_tools else tools))
+        changes = change_pins(
+            "accept" if verb == "accept" else "reset", pins, None if all_tools else tools
+        )
     except logic.UnknownToolsError as exc:
         raise _fail(f"not pinned in namespace {pins.namespace}: {exc}", 1) from None
     except ToolgateError as exc:
@@ -141,48 +143,25 @@ def _split(args: list[str], namespace: str | None) -> tuple[list[str], list[str]
 
 def _pin_file(state_dir: Path | None, namespace: str | None, command: list[str]) -> PinFile:
     from toolgate.app.paths import default_state_dir
-    from toolgate.app.settings import RunSettings
-    from toolgate.catalog.pins_file import PinFile, pin_path
+    from toolgate.app.pin_actions import pin_file_for
 
     if namespace is not None and not namespace.strip():
         raise _fail("--namespace must not be empty")
     if namespace is None and not command:
         raise _fail("name the server: its command after `--` (as for run), or --namespace")
-    directory = state_dir or default_state_dir()
-    settings = RunSettings(Path(), tuple(command), directory, Path(), namespace=namespace)
-    resolved = settings.counter_namespace
-    return PinFile(pin_path(directory, resolved), resolved)
+    return pin_file_for(state_dir or default_state_dir(), command, namespace)
 
 
 def _audit(changes: list[PinChange], namespace: str, audit_log: Path | None) -> None:
-    import time
-
     import anyio
 
     from toolgate.app.paths import default_audit_log
-    from toolgate.audit.event import PinEvent, timestamp
-    from toolgate.audit.sink import JsonlAuditSink
+    from toolgate.app.pin_actions import audit_pin_changes
     from toolgate.errors import ToolgateError
 
-    async def write() -> None:
-        sink = JsonlAuditSink(audit_log or default_audit_log())
-        try:
-            for change in changes:
-                event = PinEvent(
-                    timestamp(time.time()),
-                    namespace,
-                    change.tool,
-                    change.kind,
-                    change.old_hash,
-                    change.new_hash,
-                    "cli",
-                )
-                await sink.emit(event)
-        finally:
-            await sink.aclose()
-
+    log = audit_log or default_audit_log()
     try:
-        anyio.run(write)
+        anyio.run(audit_pin_changes, changes, namespace, log, "cli")
     except ToolgateError as exc:
         typer.echo(f"toolgate: warning: the change was made but not audited: {exc}", err=True)
 

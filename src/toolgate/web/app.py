@@ -20,8 +20,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from toolgate.app.pin_actions import audit_pin_changes, change_pins
+from toolgate.catalog.pins import UnknownToolsError
+from toolgate.catalog.pins_file import PinFile
 from toolgate.catalog.scan_report import ClassifiedTool
-from toolgate.errors import PolicyError
+from toolgate.errors import PolicyError, ToolgateError
 from toolgate.policy.loader import load_policy_text
 from toolgate.web.pages import index_page, server_page
 from toolgate.web.review import Placement, ReviewFormError, policy_text, read_form, recommended
@@ -40,6 +43,8 @@ class ServerReview:
     policy_path: Path
     placements: list[Placement] = field(default_factory=list)
     saved: bool = False
+    pins: PinFile | None = None  # the server's pin file, as `toolgate run` keeps it
+    audit_log: Path | None = None  # where accepted pins are audited
 
     def __post_init__(self) -> None:
         if not self.placements:
@@ -80,9 +85,23 @@ def create_app(
         form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
         return save(review, token, form)
 
+    async def accept_pin(request: Request) -> Response:
+        refused = refusal(request, token, hosts)
+        if refused is not None:
+            return refused
+        review = by_slug.get(request.path_params["slug"])
+        if review is None or review.pins is None:
+            return PlainTextResponse("Not Found", 404)
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            return _render(review, token, ["the form is too large"], 413)
+        form = dict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        return await accept_changed(review, review.pins, token, form.get("tool", ""))
+
     routes = [
         Route("/{token}/", index),
         Route("/{token}/servers/{slug}", server, methods=["GET", "POST"]),
+        Route("/{token}/servers/{slug}/pins", accept_pin, methods=["POST"]),
     ]
     return Starlette(routes=routes)
 
@@ -119,15 +138,51 @@ def save(review: ServerReview, token: str, form: dict[str, str]) -> Response:
     return _render(review, token)
 
 
+async def accept_changed(review: ServerReview, pins: PinFile, token: str, tool: str) -> Response:
+    """Accept the latest definition of `tool`, as `toolgate pin accept TOOL` does, and audit it."""
+    try:
+        changes = change_pins("accept", pins, [tool])
+    except UnknownToolsError:
+        return _render(review, token, [f"{tool} has no pin"], 400)
+    except ToolgateError as exc:
+        return _render(review, token, [str(exc)], 400)
+    if review.audit_log is not None:
+        try:
+            await audit_pin_changes(changes, pins.namespace, review.audit_log, "page")
+        except ToolgateError as exc:
+            return _render(review, token, [f"accepted {tool}, but not audited: {exc}"], 500)
+    return _render(review, token, notice=f"accepted the new definition of {tool}")
+
+
+def _changed_tools(review: ServerReview) -> tuple[list[str], list[str]]:
+    """(the tools whose definition changed since accepted, problems reading the pins)."""
+    if review.pins is None:
+        return [], []
+    try:
+        book = review.pins.load()
+    except ToolgateError as exc:
+        return [], [str(exc)]
+    return sorted(name for name, pin in book.items() if pin.state == "changed"), []
+
+
 def _render(
-    review: ServerReview, token: str, errors: Sequence[str] = (), status: int = 200
+    review: ServerReview,
+    token: str,
+    errors: Sequence[str] = (),
+    status: int = 200,
+    notice: str | None = None,
 ) -> Response:
+    changed, problems = _changed_tools(review)
+    action = f"/{token}/servers/{review.slug}"
     page = server_page(
         review.name,
         review.tools,
         review.placements,
-        action=f"/{token}/servers/{review.slug}",
-        errors=errors,
+        action=action,
+        errors=[*errors, *problems],
         saved=str(review.policy_path) if review.saved and not errors else None,
+        changed=changed,
+        pin_action=f"{action}/pins" if review.pins is not None else None,
+        notice=notice,
     )
     return HTMLResponse(page, status)

@@ -62,6 +62,9 @@ def server_page(
     action: str,
     errors: Sequence[str] = (),
     saved: str | None = None,
+    changed: Sequence[str] = (),
+    pin_action: str | None = None,
+    notice: str | None = None,
 ) -> str:
     notes = ""
     if errors:
@@ -69,6 +72,10 @@ def server_page(
         notes += f'<div id="errors" role="alert">Nothing was saved:<ul>{problems}</ul></div>'
     if saved:
         notes += f'<p id="saved" role="status">Saved policy: <code>{escape(saved)}</code></p>'
+    if notice:
+        notes += f'<p id="notice" role="status">{escape(notice)}</p>'
+    if pin_action is not None and changed:
+        notes += _changed_pins(changed, pin_action)
     columns = "".join(_column(column, tools, placements) for column in Column)
     body = (
         f"<h1>{escape(server)}</h1>{notes}"
@@ -77,6 +84,23 @@ def server_page(
         f"<script>{SCRIPT}</script>"
     )
     return layout(f"toolgate init: {server}", body)
+
+
+def _changed_pins(changed: Sequence[str], action: str) -> str:
+    """One form per tool whose definition changed since it was accepted (pin accept)."""
+    forms = "".join(
+        f'<form method="post" action="{escape(action)}">'
+        f'<input type="hidden" name="tool" value="{escape(name)}">'
+        f'<button type="submit" class="accept-pin">Accept the new definition of'
+        f" <b>{escape(name)}</b></button></form>"
+        for name in changed
+    )
+    return (
+        '<section id="pins" aria-label="Changed tool definitions">'
+        "<h2>Changed tool definitions</h2><p>These tools changed since their definition was "
+        "accepted; under <code>pin: enforce</code> they are blocked until accepted.</p>"
+        f"{forms}</section>"
+    )
 
 
 def _column(
