@@ -34,6 +34,10 @@ AuditLog = Annotated[
 Denied = Annotated[bool, typer.Option("--denied", help="Only denied calls.")]
 Tool = Annotated[str | None, typer.Option("--tool", help="Only this tool.")]
 Identity = Annotated[str | None, typer.Option("--identity", help="Only this identity.")]
+Db = Annotated[
+    Path | None,
+    typer.Option("--db", help="Read this SQLite audit database (--audit-sink sqlite:PATH)."),
+]
 Since = Annotated[
     str | None,
     typer.Option(help="From: ISO time (local unless zoned), HH:MM, 2h/30m/1d ago, today…"),
@@ -106,12 +110,17 @@ def tail(
     audit_log: AuditLog = None,
     interval: Annotated[float, typer.Option(help="Seconds between polls with -f.")] = 1.0,
     polls: Annotated[int | None, typer.Option(hidden=True)] = None,  # bounded -f (tests)
+    db: Db = None,
 ) -> None:
-    from toolgate.cli.audit_tail import run_tail
+    from toolgate.cli.audit_tail import run_tail, run_tail_db
 
     chosen = _filters(denied, tool, identity, since, None, None)
-    paths = _files(files, audit_log)
     try:
+        if db is not None:
+            _no_files_with_db(files)
+            run_tail_db(db, chosen, lines, as_json, follow=follow, interval=interval, polls=polls)
+            return
+        paths = _files(files, audit_log)
         run_tail(paths, chosen, lines, as_json, follow=follow, interval=interval, polls=polls)
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
@@ -131,12 +140,22 @@ def query(
         Format.TABLE
     ),
     audit_log: AuditLog = None,
+    db: Db = None,
 ) -> None:
-    from toolgate.cli.audit_tail import run_query
+    from toolgate.cli.audit_tail import run_query, run_query_db
 
     chosen = _filters(denied, tool, identity, since, until, outcome)
     group = count_by.value if count_by else None
+    if db is not None:
+        _no_files_with_db(files)
+        run_query_db(db, chosen, group, output_format.value)
+        return
     run_query(_files(files, audit_log), chosen, group, output_format.value)
+
+
+def _no_files_with_db(files: list[Path] | None) -> None:
+    if files:
+        raise _fail("give either log files or --db, not both")
 
 
 def _files(files: list[Path] | None, audit_log: Path | None) -> list[Path]:
