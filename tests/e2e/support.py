@@ -100,11 +100,20 @@ def toolgate(policy: Path, server: Sequence[str], home: Path, *extra: str) -> li
     ]
 
 
-def audit_events(home: Path) -> list[dict[str, Any]]:
+# Every run also logs startup, policy_load and shutdown (and store_failure) events; most tests
+# look only at what calls did, so `audit_events` keeps decision and pin events.
+LIFECYCLE = frozenset({"startup", "shutdown", "policy_load", "store_failure"})
+
+
+def all_audit_events(home: Path) -> list[dict[str, Any]]:
     path = home / "audit.jsonl"
     if not path.exists():
         return []
     return [orjson.loads(line) for line in path.read_bytes().splitlines() if line.strip()]
+
+
+def audit_events(home: Path) -> list[dict[str, Any]]:
+    return [e for e in all_audit_events(home) if e.get("type") not in LIFECYCLE]
 
 
 class RawClient:

@@ -66,19 +66,24 @@ async def test_a_run_writes_a_chain_that_verifies_and_breaks_where_it_is_tampere
     assert len(files) >= 2  # rotated by size
     ok = audit("verify", "--audit-log", str(log), key="e2e-key")
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert ok.stdout.strip().endswith(f"ok: 18 events in {len(files)} files, chain intact")
+    # 18 decisions, and startup, policy_load and shutdown for each of the two runs
+    assert ok.stdout.strip().endswith(f"ok: 24 events in {len(files)} files, chain intact")
     assert audit("verify", "--audit-log", str(log)).returncode == 1  # without the key
 
     denied = audit("query", "--audit-log", str(log), "--denied", "--format", "json")
     assert len(orjson.loads(denied.stdout)) == 7
 
     lines = log.read_bytes().split(b"\n")
-    target = orjson.loads(lines[0])
-    lines[0] = lines[0].replace(b'"session":"', b'"session":"x', 1)  # one edited field
+    # the first of two decision lines in a row (lifecycle events sit between the runs' calls)
+    at = next(
+        i for i in range(len(lines) - 1) if all(b'"type":"decision"' in x for x in lines[i : i + 2])
+    )
+    target = orjson.loads(lines[at])
+    lines[at] = lines[at].replace(b'"session":"', b'"session":"x', 1)  # one edited field
     log.write_bytes(b"\n".join(lines))
     broken = audit("verify", "--audit-log", str(log), key="e2e-key")
     assert broken.returncode == 1
-    second = orjson.loads(lines[1])
-    assert f"{log}:2: link broken" in broken.stdout
+    second = orjson.loads(lines[at + 1])
+    assert f"{log}:{at + 2}: link broken" in broken.stdout
     assert second["decision_id"] in broken.stdout
     assert target["decision_id"] != second["decision_id"]

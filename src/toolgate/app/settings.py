@@ -10,6 +10,8 @@ from pathlib import Path
 import orjson
 
 from toolgate.app.paths import default_audit_log, default_state_dir
+from toolgate.audit.fanout import parse_sink_spec
+from toolgate.audit.redact import Redactor
 from toolgate.audit.rotation import RotationPolicy
 from toolgate.errors import ConfigError
 from toolgate.pipeline.relay import DEFAULT_MAX_LINE
@@ -38,6 +40,10 @@ class RunSettings:
     audit_key_file: Path | None = None  # the key itself never travels in settings
     state_prefix: str = "toolgate"  # first part of every Redis key (--state-prefix)
     state_fail_mode: str = "closed"  # --state-fail-mode
+    audit_sinks: tuple[str, ...] = ()  # --audit-sink KIND[:PATH]; none: the chained JSONL log
+    audit_include_args: bool = False  # --audit-include-args: log argument values, redacted
+    audit_redact_paths: tuple[str, ...] = ()  # --audit-redact-path args.card.number
+    audit_redact_patterns: tuple[str, ...] = ()  # --audit-redact-pattern REGEX
 
     def to_json(self) -> str:
         return orjson.dumps(
@@ -55,6 +61,10 @@ class RunSettings:
                 "audit_key_file": str(self.audit_key_file) if self.audit_key_file else None,
                 "state_prefix": self.state_prefix,
                 "state_fail_mode": self.state_fail_mode,
+                "audit_sinks": list(self.audit_sinks),
+                "audit_include_args": self.audit_include_args,
+                "audit_redact_paths": list(self.audit_redact_paths),
+                "audit_redact_patterns": list(self.audit_redact_patterns),
             }
         ).decode()
 
@@ -76,6 +86,10 @@ class RunSettings:
                 audit_key_file=Path(data["audit_key_file"]) if data.get("audit_key_file") else None,
                 state_prefix=str(data.get("state_prefix", "toolgate")),
                 state_fail_mode=str(data.get("state_fail_mode", "closed")),
+                audit_sinks=tuple(str(spec) for spec in data.get("audit_sinks", ())),
+                audit_include_args=bool(data.get("audit_include_args", False)),
+                audit_redact_paths=tuple(data.get("audit_redact_paths", ())),
+                audit_redact_patterns=tuple(data.get("audit_redact_patterns", ())),
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"unreadable gateway settings: {exc}") from None
@@ -109,6 +123,10 @@ def resolve_run_settings(
     audit_key_file: Path | None = None,
     state_prefix: str = "toolgate",
     state_fail_mode: str = "closed",
+    audit_sinks: Sequence[str] = (),
+    audit_include_args: bool = False,
+    audit_redact_paths: Sequence[str] = (),
+    audit_redact_patterns: Sequence[str] = (),
 ) -> RunSettings:
     if not command:
         raise ConfigError("no upstream server command: put it after `--`, e.g. -- npx my-server")
@@ -124,6 +142,9 @@ def resolve_run_settings(
         raise ConfigError(f"--state-prefix must be non-empty text, got {state_prefix!r}")
     if state_fail_mode.lower() not in FAIL_MODES:
         raise ConfigError(f"--state-fail-mode must be closed or open, got {state_fail_mode!r}")
+    Redactor.build(audit_redact_paths, audit_redact_patterns)  # malformed rules fail here
+    for spec in audit_sinks:
+        parse_sink_spec(spec)  # a bad --audit-sink fails here, naming it
     return RunSettings(
         policy=policy,
         command=tuple(command),
@@ -138,4 +159,8 @@ def resolve_run_settings(
         audit_key_file=audit_key_file,
         state_prefix=state_prefix,
         state_fail_mode=state_fail_mode.lower(),
+        audit_sinks=tuple(audit_sinks),
+        audit_include_args=audit_include_args,
+        audit_redact_paths=tuple(audit_redact_paths),
+        audit_redact_patterns=tuple(audit_redact_patterns),
     )

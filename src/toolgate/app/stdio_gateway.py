@@ -11,18 +11,21 @@ import signal
 
 import anyio
 
+from toolgate import __version__
 from toolgate.app.counter_store import open_counter_store, prepare_counter_store, window_clock
 from toolgate.app.settings import RunSettings
 from toolgate.audit.chain import load_chain_key
+from toolgate.audit.fanout import open_sinks, parse_sink_spec
 from toolgate.audit.recorder import AuditRecorder
-from toolgate.audit.sink import JsonlAuditSink, load_or_create_salt
+from toolgate.audit.redact import Redactor
+from toolgate.audit.sink import load_or_create_salt
 from toolgate.catalog.pins_file import PinFile, pin_path
 from toolgate.catalog.pins_keeper import PinKeeper
 from toolgate.clock import SystemClock
 from toolgate.interceptors.enforcement import EnforcementSettings, PolicyEnforcer
 from toolgate.interceptors.list_changes import ListChangeAnnouncer
 from toolgate.interceptors.pinning import PinGuard
-from toolgate.interceptors.policy_source import PolicySource
+from toolgate.interceptors.policy_source import POLL_SECONDS, PolicySource
 from toolgate.interceptors.surfaces import SurfaceGuard
 from toolgate.pipeline.relay import Relay, RelayLimits
 from toolgate.quota.ledger import Ledger
@@ -48,8 +51,36 @@ async def run_stdio_gateway(settings: RunSettings) -> int:
     pins = PinFile(pin_path(settings.state_dir, namespace), namespace)
     keeper = PinKeeper(pins, clock.now, required=source.current().pin != "off")
     key = load_chain_key(settings.audit_key_file)
-    sink = JsonlAuditSink(settings.audit_log, key=key, rotation=settings.audit_rotation)
-    recorder = AuditRecorder(sink, clock)
+    sink = open_sinks(
+        [parse_sink_spec(spec) for spec in settings.audit_sinks],
+        default_log=settings.audit_log,
+        key=key,
+        rotation=settings.audit_rotation,
+    )
+    recorder = AuditRecorder(
+        sink,
+        clock,
+        redactor=_redactor(settings),
+        store_url=settings.counter_store_url,
+        fail_mode=settings.state_fail_mode,
+    )
+    policy = source.current()
+    await recorder.started(
+        version=__version__, server=list(settings.command), policy_revision=policy.revision
+    )
+    recorder.policy_loaded(
+        load="initial", path=str(source.path), revision=policy.revision, in_force=None, errors=[]
+    )
+    source.on_load(
+        lambda revision, in_force, errors: recorder.policy_loaded(
+            load="reload",
+            path=str(source.path),
+            revision=revision,
+            in_force=in_force,
+            errors=errors,
+        )
+    )
+    status: int | None = None
     try:
         child = await StdioChild.start(settings.command)
         await prepare_counter_store(store)
@@ -71,16 +102,32 @@ async def run_stdio_gateway(settings: RunSettings) -> int:
         announcer = ListChangeAnnouncer(source, enforcer, relay.session)
         async with anyio.create_task_group() as tg:
             tg.start_soon(_forward_signals, child)
-            tg.start_soon(source.watch)
+            tg.start_soon(_watch, source, recorder)
             tg.start_soon(announcer.run)
             await relay.run(on_client_eof=child.shutdown)
             returncode = await child.wait()
             tg.cancel_scope.cancel()
         child.close()
-        return exit_status(returncode)
+        status = exit_status(returncode)
+        return status
     finally:
+        await recorder.stopped(status)
         await recorder.aclose()
         await store.aclose()
+
+
+def _redactor(settings: RunSettings) -> Redactor | None:
+    if not settings.audit_include_args:
+        return None  # argument values never reach the log
+    return Redactor.build(settings.audit_redact_paths, settings.audit_redact_patterns)
+
+
+async def _watch(source: PolicySource, recorder: AuditRecorder) -> None:
+    """Poll the policy file and write any load event at once, even when no call arrives."""
+    while True:
+        await anyio.sleep(POLL_SECONDS)
+        source.current()
+        await recorder.flush()
 
 
 async def _forward_signals(child: StdioChild) -> None:

@@ -1,7 +1,9 @@
 """The versioned decision event: the one place an audit record's shape is defined.
 
-Events never carry argument values: only the argument keys and a salted hash of the canonical
-arguments, so two identical calls can be correlated without the log revealing what was sent.
+Decision events carry the argument keys and a salted hash of the canonical arguments, so two
+identical calls can be correlated without the log revealing what was sent; argument values are
+added only when `--audit-include-args` is on, after redaction (toolgate.audit.redact).
+Lifecycle kinds (startup, shutdown, policy_load, store_failure) are defined below.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ class DecisionEvent:
     upstream: UpstreamOutcome
     upstream_ms: float | None
     would: dict[str, Any] | None = None  # shadow mode: what enforcing would have done
+    # argument values, after redaction; only with audit.include_args (the key is absent otherwise)
+    args: dict[str, Any] | None = None
 
     def to_json(self) -> bytes:
         # Built field by field: dataclasses.asdict deep-copies every value and cost ten times
@@ -52,10 +56,12 @@ class DecisionEvent:
         record: dict[str, Any] = {"v": EVENT_VERSION, "type": "decision"}
         for name in _FIELDS:
             record[name] = getattr(self, name)
+        if self.args is not None:
+            record["args"] = self.args
         return orjson.dumps(record)
 
 
-_FIELDS = tuple(f.name for f in fields(DecisionEvent))
+_FIELDS = tuple(f.name for f in fields(DecisionEvent) if f.name != "args")
 
 PinChangeKind = Literal["pinned", "new", "changed", "accepted", "reset"]
 
@@ -92,3 +98,92 @@ def hash_arguments(arguments: Mapping[str, object], salt: bytes) -> str:
     """A salted SHA-256 of the arguments in canonical form (sorted keys, compact)."""
     canonical = encode(arguments, sort_keys=True)
     return "sha256:" + hashlib.sha256(salt + canonical).hexdigest()
+
+
+# --- lifecycle event kinds (v1) ---------------------------------------------------------------
+# Each serialises as {"v": 1, "type": <kind>, <fields in declaration order>}. The published JSON
+# Schema (docs/audit-event-v1.schema.json) is the contract; tests validate real runs against it.
+
+
+def _record(kind: str, event: object, names: tuple[str, ...]) -> bytes:
+    record: dict[str, Any] = {"v": EVENT_VERSION, "type": kind}
+    for name in names:
+        record[name] = getattr(event, name)
+    return orjson.dumps(record)
+
+
+@dataclass(frozen=True, slots=True)
+class StartupEvent:
+    """The gateway started (`type: "startup"`): which toolgate, guarding what, with what."""
+
+    ts: str
+    instance: str
+    version: str
+    server: list[str]
+    policy_revision: str | None
+    store: str  # the store kind: memory, sqlite, redis
+    store_url: str  # with any password replaced (see toolgate.audit.redact.redact_url)
+    include_args: bool
+
+    def to_json(self) -> bytes:
+        return _record("startup", self, _STARTUP_FIELDS)
+
+
+@dataclass(frozen=True, slots=True)
+class ShutdownEvent:
+    """The gateway stopped (`type: "shutdown"`): how, and how many events of each kind it wrote."""
+
+    ts: str
+    instance: str
+    exit_status: int | None  # the upstream's exit status; null when toolgate itself failed
+    decisions: dict[str, int]  # decision events by outcome
+    policy_reloads: int
+    policy_failures: int
+    store_failures: int
+
+    def to_json(self) -> bytes:
+        return _record("shutdown", self, _SHUTDOWN_FIELDS)
+
+
+PolicyLoadKind = Literal["initial", "reload"]
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyLoadEvent:
+    """A policy load or reload (`type: "policy_load"`): the new revision, or the located errors
+    that kept the previous revision (`in_force`) in force."""
+
+    ts: str
+    instance: str
+    load: PolicyLoadKind
+    ok: bool
+    path: str
+    revision: str | None  # the loaded revision; null when the load failed
+    in_force: str | None  # the revision in force after this event
+    errors: list[str]  # rendered, located errors (file:line:col …); empty on success
+
+    def to_json(self) -> bytes:
+        return _record("policy_load", self, _POLICY_LOAD_FIELDS)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreFailureEvent:
+    """The counter store failed (`type: "store_failure"`) during `operation`."""
+
+    ts: str
+    instance: str
+    operation: str  # snapshot, reserve, reserve_shadow, rollback
+    error: str  # the error message, with credentials in any URL replaced
+    store_url: str  # redacted
+    fail_mode: str  # closed (the call was denied) or open (it passed unchecked)
+    decision_id: str | None
+
+    def to_json(self) -> bytes:
+        return _record("store_failure", self, _STORE_FAILURE_FIELDS)
+
+
+_STARTUP_FIELDS = tuple(f.name for f in fields(StartupEvent))
+_SHUTDOWN_FIELDS = tuple(f.name for f in fields(ShutdownEvent))
+_POLICY_LOAD_FIELDS = tuple(f.name for f in fields(PolicyLoadEvent))
+_STORE_FAILURE_FIELDS = tuple(f.name for f in fields(StoreFailureEvent))
+EVENT_TYPES: Final = ("decision", "pin", "startup", "shutdown", "policy_load", "store_failure")

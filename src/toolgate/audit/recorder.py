@@ -8,6 +8,9 @@ session ends are emitted with `upstream: no_response`.
 from __future__ import annotations
 
 import logging
+import secrets
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,9 +18,15 @@ from toolgate.audit.event import (
     DecisionEvent,
     Outcome,
     PinEvent,
+    PolicyLoadEvent,
+    PolicyLoadKind,
+    ShutdownEvent,
+    StartupEvent,
+    StoreFailureEvent,
     UpstreamOutcome,
     timestamp,
 )
+from toolgate.audit.redact import Redactor, redact_command, redact_url
 from toolgate.audit.sink import AuditRecord, AuditSink
 from toolgate.clock import Clock
 
@@ -44,6 +53,7 @@ class PendingEvent:
     mode: str = "enforce"
     decided_at: float | None = None
     would: dict[str, Any] | None = None  # set in shadow mode when enforcing would have blocked
+    args: dict[str, Any] | None = None  # redacted argument values, only with include_args
 
     def decided(self, monotonic: float) -> None:
         self.decided_at = monotonic
@@ -76,14 +86,127 @@ class PendingEvent:
             upstream=upstream,
             upstream_ms=upstream_ms,
             would=self.would,
+            args=self.args,
         )
 
 
 class AuditRecorder:
-    def __init__(self, sink: AuditSink, clock: Clock) -> None:
+    """Writes every event kind to the sink. `redactor` is set only when argument values are to
+    be logged (`--audit-include-args`); without it no value ever reaches the sink.
+
+    Events noticed where no await is possible (a policy reload seen by `PolicySource.current()`)
+    are queued by `note()` and written before the next event, or by `flush()`."""
+
+    def __init__(
+        self,
+        sink: AuditSink,
+        clock: Clock,
+        *,
+        redactor: Redactor | None = None,
+        instance: str | None = None,
+        store_url: str = "",
+        fail_mode: str = "closed",
+    ) -> None:
         self._sink = sink
         self._clock = clock
         self._open: dict[str, PendingEvent] = {}
+        self.redactor = redactor
+        self.instance = instance or f"tg_{secrets.token_hex(6)}"
+        self.store_url = redact_url(store_url)
+        self.fail_mode = fail_mode
+        self._queued: list[AuditRecord] = []
+        self._outcomes: Counter[str] = Counter()
+        self._reloads = self._policy_failures = self._store_failures = 0
+
+    def argument_values(self, arguments: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The redacted values to log, or None when values are not logged at all."""
+        return None if self.redactor is None else self.redactor.arguments(arguments)
+
+    async def started(
+        self, *, version: str, server: list[str], policy_revision: str | None
+    ) -> None:
+        kind = self.store_url.partition(":")[0] or "unknown"
+        await self._emit(
+            StartupEvent(
+                ts=timestamp(self._clock.now()),
+                instance=self.instance,
+                version=version,
+                server=redact_command(server),
+                policy_revision=policy_revision,
+                store=kind,
+                store_url=self.store_url,
+                include_args=self.redactor is not None,
+            )
+        )
+
+    def policy_loaded(
+        self,
+        *,
+        load: PolicyLoadKind,
+        path: str,
+        revision: str | None,
+        in_force: str | None,
+        errors: list[str],
+    ) -> None:
+        """Queue a policy_load event (success when `revision` is set, else a located failure)."""
+        ok = revision is not None
+        if load == "reload":
+            if ok:
+                self._reloads += 1
+            else:
+                self._policy_failures += 1
+        self.note(
+            PolicyLoadEvent(
+                ts=timestamp(self._clock.now()),
+                instance=self.instance,
+                load=load,
+                ok=ok,
+                path=path,
+                revision=revision,
+                in_force=in_force,
+                errors=[redact_url(e) for e in errors],
+            )
+        )
+
+    async def store_failed(
+        self, operation: str, error: BaseException, decision_id: str | None = None
+    ) -> None:
+        self._store_failures += 1
+        await self._emit(
+            StoreFailureEvent(
+                ts=timestamp(self._clock.now()),
+                instance=self.instance,
+                operation=operation,
+                error=redact_url(str(error)),
+                store_url=self.store_url,
+                fail_mode=self.fail_mode,
+                decision_id=decision_id,
+            )
+        )
+
+    async def stopped(self, exit_status: int | None) -> None:
+        """Write the calls still open (`upstream: no_response`), then the shutdown event; call
+        before `aclose()`."""
+        await self._close_open()
+        await self._emit(
+            ShutdownEvent(
+                ts=timestamp(self._clock.now()),
+                instance=self.instance,
+                exit_status=exit_status,
+                decisions=dict(sorted(self._outcomes.items())),
+                policy_reloads=self._reloads,
+                policy_failures=self._policy_failures,
+                store_failures=self._store_failures,
+            )
+        )
+
+    def note(self, event: AuditRecord) -> None:
+        self._queued.append(event)
+
+    async def flush(self) -> None:
+        queued, self._queued = self._queued, []
+        for event in queued:
+            await self._write(event)
 
     def begin(
         self, *, decision_id: str, session: str, identity: str | None, method: str, started: float
@@ -114,12 +237,23 @@ class AuditRecorder:
         await self._emit(event)
 
     async def aclose(self) -> None:
+        await self._close_open()
+        await self.flush()
+        await self._sink.aclose()
+
+    async def _close_open(self) -> None:
         for event in list(self._open.values()):
             await self._emit(event.build("allowed", "", "no_response", None))
         self._open.clear()
-        await self._sink.aclose()
 
     async def _emit(self, event: AuditRecord) -> None:
+        if self._queued:
+            await self.flush()
+        if isinstance(event, DecisionEvent):
+            self._outcomes[event.outcome] += 1
+        await self._write(event)
+
+    async def _write(self, event: AuditRecord) -> None:
         try:
             await self._sink.emit(event)
         except OSError as exc:  # an audit failure is loud but does not take the gateway down

@@ -126,6 +126,29 @@ def run(
         Path | None,
         typer.Option(help="HMAC key for the log's hash chain [default: $TOOLGATE_AUDIT_KEY]."),
     ] = None,
+    audit_sink: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Where events go, repeatable: jsonl[:PATH] (chained; PATH defaults to "
+            "--audit-log), sqlite:PATH (indexed; read with `audit query --db`), stderr. "
+            "Never stdout, the MCP channel [default: jsonl].",
+        ),
+    ] = None,
+    audit_include_args: Annotated[
+        bool,
+        typer.Option(
+            "--audit-include-args",
+            help="Log argument values (after redaction; secret-like keys are always masked).",
+        ),
+    ] = False,
+    audit_redact_path: Annotated[
+        list[str] | None,
+        typer.Option(help="Also mask the value at this path, e.g. args.card.number (repeatable)."),
+    ] = None,
+    audit_redact_pattern: Annotated[
+        list[str] | None,
+        typer.Option(help=r"Also mask every match of this regex, e.g. '\b\d{16}\b' (repeatable)."),
+    ] = None,
 ) -> None:
     from toolgate.app.settings import SETTINGS_ENV, resolve_run_settings
     from toolgate.audit.rotation import rotation_policy
@@ -146,6 +169,10 @@ def run(
             audit_key_file=audit_key_file,
             state_prefix=state_prefix,
             state_fail_mode=state_fail_mode,
+            audit_sinks=audit_sink or (),
+            audit_include_args=audit_include_args,
+            audit_redact_paths=audit_redact_path or (),
+            audit_redact_patterns=audit_redact_pattern or (),
         )
     except ToolgateError as exc:
         raise _fail(str(exc)) from None

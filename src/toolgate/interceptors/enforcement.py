@@ -117,6 +117,7 @@ class PolicyEnforcer:
         event.tool = call.name
         event.arg_keys = sorted(call.arguments)
         event.args_hash = hash_arguments(call.arguments, self.settings.salt)
+        event.args = self.audit.argument_values(call.arguments)
         try:
             return await self._decide(request, session, call.name, call.arguments, event, modern)
         except StoreError as exc:
@@ -153,6 +154,7 @@ class PolicyEnforcer:
             try:
                 values = await self.ledger.snapshot(refs)
             except StoreError as exc:
+                await self.audit.store_failed("snapshot", exc, event.decision_id)
                 failed_open = self._fail_open(tool, exc)
                 values = dict.fromkeys(refs, Decimal(0))
             facts = facts.with_counters(values)
@@ -174,6 +176,7 @@ class PolicyEnforcer:
         try:
             reserved: Reservation | LimitExceeded = await self.ledger.reserve(enforced)
         except StoreError as exc:
+            await self.audit.store_failed("reserve", exc, event.decision_id)
             failed_open = self._fail_open(tool, exc)
             reserved = Reservation((), ())
         if isinstance(reserved, LimitExceeded):
@@ -207,6 +210,7 @@ class PolicyEnforcer:
             reserved = await self.ledger.reserve(charges)
         except StoreError as exc:  # a shadow rule never blocks, not even on a store failure
             log.error("could not reserve shadow counters: %s", exc)
+            await self.audit.store_failed("reserve_shadow", exc, event.decision_id)
             return []
         if isinstance(reserved, LimitExceeded):
             charge = reserved.charge
@@ -226,6 +230,7 @@ class PolicyEnforcer:
                     await self.ledger.rollback(reservation)
                 except StoreError as exc:
                     log.error("could not roll back counters after a failed call: %s", exc)
+                    await self.audit.store_failed("rollback", exc, event.decision_id)
             upstream: UpstreamOutcome = (
                 "error" if response.is_error else ("is_error" if failed else "ok")
             )

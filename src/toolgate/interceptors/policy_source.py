@@ -23,6 +23,8 @@ from toolgate.policy.model import Policy
 log = logging.getLogger("toolgate.policy")
 
 Stamp = tuple[int, int, int]
+# on_load listeners get (revision loaded or None, revision in force, rendered located errors)
+LoadListener = Callable[[str | None, str | None, list[str]], None]
 POLL_SECONDS = 0.5
 # File timestamps are coarse (a few ms): two edits that close together can share a stamp, so
 # for a short while after an edit the content itself is compared too.
@@ -56,7 +58,13 @@ class PolicySource:
         self._rejected: Stamp | None = None
         self._rejected_digest: bytes | None = None
         self._listeners: list[Callable[[Policy, Policy], None]] = []
+        self._load_listeners: list[LoadListener] = []
         self.reloads = 0
+
+    def on_load(self, listener: LoadListener) -> None:
+        """`listener(revision, in_force, errors)` runs after each reload attempt: `revision` is
+        the new revision on success, None (with the rendered errors) on a rejected reload."""
+        self._load_listeners.append(listener)
 
     def on_change(self, listener: Callable[[Policy, Policy], None]) -> None:
         """`listener(old, new)` runs after each successful reload."""
@@ -85,17 +93,24 @@ class PolicySource:
                 self._policy.revision,
                 "\n".join(e.render() for e in exc.errors),
             )
+            self._loaded(None, [e.render() for e in exc.errors])
             return
         except PolicyError as exc:
             self._rejected, self._rejected_digest = stamp, digest
             log.error("policy reload failed; keeping revision %s: %s", self._policy.revision, exc)
+            self._loaded(None, [f"{self.path}: {exc}"])
             return
         old, self._policy, self._stamp, self._rejected = self._policy, policy, stamp, None
         self._digest = digest
         self.reloads += 1
         log.info("policy reloaded: revision %s -> %s", old.revision, policy.revision)
+        self._loaded(policy.revision, [])
         for listener in self._listeners:
             listener(old, policy)
+
+    def _loaded(self, revision: str | None, errors: list[str]) -> None:
+        for listener in self._load_listeners:
+            listener(revision, self._policy.revision, errors)
 
     async def watch(self, interval: float = POLL_SECONDS) -> None:
         while True:
