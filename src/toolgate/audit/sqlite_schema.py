@@ -12,10 +12,10 @@ import sqlite3
 from pathlib import Path
 
 from toolgate.errors import ConfigError
+from toolgate.sqlite_files import non_database_problem
 
 APPLICATION_ID = 0x54474155  # "TGAU": toolgate audit
 SCHEMA_VERSION = 1
-SQLITE_HEADER = b"SQLite format 3\x00"
 
 # One row per event: the JSON line kept verbatim (`line`), plus the fields queries filter on.
 # `ts` is the event time in integer microseconds since the epoch (NULL when unreadable).
@@ -44,19 +44,9 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 
 def check_file(path: Path) -> None:
     """Refuse a path that exists but is not an SQLite database, before SQLite touches it."""
-    if path.is_dir():
-        raise ConfigError(f"audit database {path} is a directory, not a database file")
-    if not path.exists():
-        return
-    try:
-        with path.open("rb") as handle:
-            header = handle.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        raise ConfigError(f"audit database {path} cannot be read: {exc.strerror}") from None
-    if header and header != SQLITE_HEADER:
-        raise ConfigError(
-            f"audit database {path} is not an SQLite database; refusing to use or overwrite it"
-        )
+    problem = non_database_problem(path, "audit database")
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def open_for_writing(path: Path) -> sqlite3.Connection:

@@ -11,10 +11,10 @@ import sqlite3
 from pathlib import Path
 
 from toolgate.errors import StoreError
+from toolgate.sqlite_files import non_database_problem
 
 APPLICATION_ID = 0x54474354  # "TGCT": toolgate counters
 SCHEMA_VERSION = 1
-SQLITE_HEADER = b"SQLite format 3\x00"
 
 # Version n's statements bring a file from version n-1 to n; run in one transaction.
 MIGRATIONS: dict[int, tuple[str, ...]] = {
@@ -51,19 +51,9 @@ def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
 
 def check_file(path: Path) -> None:
     """Refuse a path that exists but is not an SQLite database, before SQLite touches it."""
-    if path.is_dir():
-        raise StoreError(f"counter store {path} is a directory, not a database file")
-    if not path.exists():
-        return
-    try:
-        with path.open("rb") as handle:
-            header = handle.read(len(SQLITE_HEADER))
-    except OSError as exc:
-        raise StoreError(f"counter store {path} cannot be read: {exc.strerror}") from exc
-    if header and header != SQLITE_HEADER:
-        raise StoreError(
-            f"counter store {path} is not an SQLite database; refusing to use or overwrite it"
-        )
+    problem = non_database_problem(path, "counter store")
+    if problem is not None:
+        raise StoreError(problem)
 
 
 def prepare(conn: sqlite3.Connection, path: Path) -> None:
