@@ -16,15 +16,19 @@ from __future__ import annotations
 
 import contextlib
 import re
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from toolgate.clock import Clock
 from toolgate.errors import ConfigError, StoreError
 from toolgate.stores.base import CounterStore
 from toolgate.stores.memory import MemoryCounterStore
-from toolgate.stores.redis_counters import DEFAULT_PREFIX, RedisCounterStore
 from toolgate.stores.redis_url import redact
 from toolgate.stores.sqlite import SqliteCounterStore
+
+if TYPE_CHECKING:
+    from toolgate.stores.redis_counters import RedisCounterStore
 
 # A scheme needs two or more letters, so a Windows drive ("C:\\x.db") still reads as a path.
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):")
@@ -40,7 +44,7 @@ def open_counter_store(
     url: str,
     *,
     clock: Clock | None = None,
-    prefix: str = DEFAULT_PREFIX,
+    prefix: str = "toolgate",
     server_time: bool = False,
 ) -> CounterStore:
     """Open the store `url` names; ConfigError for a URL that names none.
@@ -66,6 +70,9 @@ def open_counter_store(
     if scheme == "sqlite":
         return SqliteCounterStore(_sqlite_path(url, text[match.end() :]), clock=clock)
     if scheme in _REDIS_SCHEMES:
+        # Imported here: the Redis client is heavy and most gateways never use it.
+        from toolgate.stores.redis_counters import RedisCounterStore  # noqa: PLC0415
+
         # ConfigError itself for a bad DSN
         return RedisCounterStore(text, clock=clock, prefix=prefix, server_time=server_time)
     if scheme in _UNSUPPORTED_REDIS:
@@ -76,17 +83,26 @@ def open_counter_store(
 def window_clock(store: CounterStore, clock: Clock) -> Clock:
     """The clock a ledger over `store` computes windows with: Redis's for a Redis store opened
     with `server_time` (so every host agrees on window boundaries), else `clock`."""
-    if isinstance(store, RedisCounterStore):
-        return store.clock
-    return clock
+    redis_store = _as_redis(store)
+    return redis_store.clock if redis_store is not None else clock
 
 
 async def prepare_counter_store(store: CounterStore) -> None:
     """Best-effort start-up work: a Redis store measures its offset to Redis's clock. An
     unreachable Redis is logged by the store and retried by the first call, never fatal."""
-    if isinstance(store, RedisCounterStore):
+    redis_store = _as_redis(store)
+    if redis_store is not None:
         with contextlib.suppress(StoreError):
-            await store.sync_clock()
+            await redis_store.sync_clock()
+
+
+def _as_redis(store: CounterStore) -> RedisCounterStore | None:
+    """`store` as a Redis store, without importing the Redis client when nothing opened one."""
+    module = sys.modules.get("toolgate.stores.redis_counters")
+    if module is not None and isinstance(store, module.RedisCounterStore):
+        redis_store: RedisCounterStore = store
+        return redis_store
+    return None
 
 
 def _sqlite_path(url: str, rest: str) -> Path:

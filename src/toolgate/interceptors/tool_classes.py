@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from toolgate.catalog.classify import classify_tool
-
 MAX_TOOLS = 10_000
 
 
@@ -50,6 +48,9 @@ class ToolClasses:
         definition = self._definitions.get(tool)
         if definition is None:
             return None
+        # The classifier's vocabulary is only loaded by policies that read tool classes.
+        from toolgate.catalog.classify import classify_tool  # noqa: PLC0415
+
         verdict = classify_tool(definition)
         found = (verdict.category.value, verdict.band.value)
         self._verdicts[tool] = found

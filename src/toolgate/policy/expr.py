@@ -16,8 +16,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-import cel
+if TYPE_CHECKING:  # the binding is imported when a policy first uses `expr:` (it is heavy)
+    import cel
 
 from toolgate.policy.classify import Classifier
 from toolgate.policy.decision import CounterRef
@@ -54,6 +56,8 @@ def compile_program(source: str) -> tuple[cel.Program, Scan]:
     except ExprBoundError as exc:
         raise ExprCompileError(f"expression refused: {exc}") from None
     try:
+        import cel  # noqa: PLC0415 - loaded only for policies that use expressions
+
         program = cel.compile(source)
     except BaseException as exc:  # the binding may raise anything, a Rust panic included
         if isinstance(exc, KeyboardInterrupt | SystemExit):
