@@ -26,3 +26,32 @@ def non_database_problem(path: Path, what: str) -> str | None:
     if header and header != SQLITE_HEADER:
         return f"{what} {path} is not an SQLite database; refusing to use or overwrite it"
     return None
+
+
+def ownership_problem(
+    path: Path, what: str, found: tuple[int, int, int], expected_id: int, newest: int
+) -> str | None:
+    """Why an open database must not be used as `what`, or None when it is ours (or empty).
+
+    `found` is (application_id, user_version, number of schema objects) as the file reports them;
+    `expected_id` is the application id toolgate stamps on this kind of database and `newest` the
+    highest schema version this build understands.
+    """
+    app_id, version, objects = found
+    if app_id == 0:
+        if objects:
+            return (
+                f"{what} {path} is an SQLite database of another application; refusing to modify it"
+            )
+        return None
+    if app_id != expected_id:
+        return (
+            f"{what} {path} belongs to another application "
+            f"(application_id {app_id:#x}); refusing to modify it"
+        )
+    if version > newest:
+        return (
+            f"{what} {path} has schema version {version}, newer than this build "
+            f"supports ({newest}); upgrade toolgate"
+        )
+    return None

@@ -12,7 +12,7 @@ import sqlite3
 from pathlib import Path
 
 from toolgate.errors import ConfigError
-from toolgate.sqlite_files import non_database_problem
+from toolgate.sqlite_files import non_database_problem, ownership_problem
 
 APPLICATION_ID = 0x54474155  # "TGAU": toolgate audit
 SCHEMA_VERSION = 1
@@ -123,22 +123,9 @@ def _check_ownership(conn: sqlite3.Connection, path: Path) -> int:
     """The schema version of a file that is ours (0 for a fresh, empty database)."""
     app_id = conn.execute("PRAGMA application_id").fetchone()[0]
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if app_id == 0:
-        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        if tables:
-            raise ConfigError(
-                f"audit database {path} is an SQLite database of another application; "
-                "refusing to modify it"
-            )
-        return 0
-    if app_id != APPLICATION_ID:
-        raise ConfigError(
-            f"audit database {path} belongs to another application "
-            f"(application_id {app_id:#x}); refusing to modify it"
-        )
-    if version > SCHEMA_VERSION:
-        raise ConfigError(
-            f"audit database {path} has schema version {version}, newer than this build "
-            f"supports ({SCHEMA_VERSION}); upgrade toolgate"
-        )
-    return int(version)
+    objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    found = (int(app_id), int(version), int(objects))
+    problem = ownership_problem(path, "audit database", found, APPLICATION_ID, SCHEMA_VERSION)
+    if problem is not None:
+        raise ConfigError(problem)
+    return 0 if app_id == 0 else int(version)

@@ -11,7 +11,7 @@ import sqlite3
 from pathlib import Path
 
 from toolgate.errors import StoreError
-from toolgate.sqlite_files import non_database_problem
+from toolgate.sqlite_files import non_database_problem, ownership_problem
 
 APPLICATION_ID = 0x54474354  # "TGCT": toolgate counters
 SCHEMA_VERSION = 1
@@ -83,22 +83,9 @@ def _check_ownership(conn: sqlite3.Connection, path: Path) -> int:
     """The schema version of a file that is ours (0 for a fresh, empty database)."""
     app_id = conn.execute("PRAGMA application_id").fetchone()[0]
     version = conn.execute("PRAGMA user_version").fetchone()[0]
-    if app_id == 0:
-        tables = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        if tables:
-            raise StoreError(
-                f"counter store {path} is an SQLite database of another application; "
-                "refusing to modify it"
-            )
-        return 0
-    if app_id != APPLICATION_ID:
-        raise StoreError(
-            f"counter store {path} belongs to another application "
-            f"(application_id {app_id:#x}); refusing to modify it"
-        )
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            f"counter store {path} has schema version {version}, newer than this build "
-            f"supports ({SCHEMA_VERSION}); upgrade toolgate"
-        )
-    return int(version)
+    objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+    found = (int(app_id), int(version), int(objects))
+    problem = ownership_problem(path, "counter store", found, APPLICATION_ID, SCHEMA_VERSION)
+    if problem is not None:
+        raise StoreError(problem)
+    return 0 if app_id == 0 else int(version)
