@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,6 +26,17 @@ def matching(items: Iterable[Record | Garbage], filters: Filters) -> Iterable[Re
             yield item
 
 
+def _printer(as_json: bool) -> Callable[[Record], None]:
+    """Prints the table header now (unless JSON), and returns how to print one record."""
+    if not as_json:
+        typer.echo(render.table_header())
+
+    def show(record: Record) -> None:
+        typer.echo(render.json_line(record.data) if as_json else render.table_row(record.data))
+
+    return show
+
+
 def run_tail(
     files: list[Path],
     filters: Filters,
@@ -36,11 +47,7 @@ def run_tail(
     interval: float,
     polls: int | None,
 ) -> None:
-    def show(record: Record) -> None:
-        typer.echo(render.json_line(record.data) if as_json else render.table_row(record.data))
-
-    if not as_json:
-        typer.echo(render.table_header())
+    show = _printer(as_json)
     recent: deque[Record] = deque(maxlen=max(lines, 0))
     if not follow:
         recent.extend(matching(read_records(files), filters))
@@ -101,11 +108,7 @@ def run_tail_db(
 ) -> None:
     """`audit tail --db`: the last `lines` matching events; with -f, then each new one."""
 
-    def show(record: Record) -> None:
-        typer.echo(render.json_line(record.data) if as_json else render.table_row(record.data))
-
-    if not as_json:
-        typer.echo(render.table_header())
+    show = _printer(as_json)
     with _database(db) as database:
         last_id = database.last_id()
         for record in matching(database.records(filters, upto=last_id, last=lines), Filters()):
