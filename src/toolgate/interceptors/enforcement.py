@@ -105,7 +105,7 @@ class PolicyEnforcer:
         event = self.audit.begin(
             decision_id=f"dec_{secrets.token_hex(8)}",
             session=session.id,
-            identity=self.settings.identity,
+            identity=session.identity or self.settings.identity,
             method="tools/call",
             started=started,
         )
@@ -142,7 +142,8 @@ class PolicyEnforcer:
             tool=tool,
             arguments=arguments,
             now=self.clock.now(),
-            identity=self.settings.identity,
+            identity=session.identity or self.settings.identity,
+            identity_attributes=session.identity_attributes,
             session=session.id,
             tool_classification=(
                 self.tool_classes.classification(tool) if policy.reads_tool_class() else None

@@ -139,7 +139,7 @@ class PinGuard:
         event = self.audit.begin(
             decision_id=f"dec_{secrets.token_hex(8)}",
             session=session.id,
-            identity=self.identity,
+            identity=session.identity or self.identity,
             method="tools/call",
             started=self.clock.monotonic(),
         )

@@ -13,7 +13,6 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
 
 import anyio
@@ -21,17 +20,9 @@ import anyio
 from toolgate.errors import UpstreamError
 from toolgate.jsonrpc import codes
 from toolgate.jsonrpc.message import Invalid, JsonId, Kind, Message, error_response, id_key, parse
-from toolgate.pipeline.handshake import HandshakeTracker
+from toolgate.pipeline.dispatch import Dispatcher
 from toolgate.pipeline.session import Session
-from toolgate.pipeline.types import (
-    Endpoint,
-    Forward,
-    Interceptor,
-    Next,
-    Outcome,
-    Respond,
-    ResponseHook,
-)
+from toolgate.pipeline.types import Endpoint, Forward, Interceptor, ResponseHook
 from toolgate.transports.lines import Oversized, iter_lines
 
 log = logging.getLogger("toolgate.relay")
@@ -74,15 +65,11 @@ class Relay:
         self.limits = limits or RelayLimits()
         self.stats = _Stats()
         self._pending: dict[tuple[bool, JsonId], ResponseHook] = {}
-        self._handshake = HandshakeTracker(self.session, advertise_tools_list_changed)
-        self._chains: dict[str, Next] = {}
-        layers: list[Interceptor] = [self._handshake, *interceptors]
-        for method in {m for i in layers for m in i.methods}:
-            chain: Next = _forward_unchanged
-            for interceptor in reversed(layers):
-                if method in interceptor.methods:
-                    chain = partial(interceptor, session=self.session, call_next=chain)
-            self._chains[method] = chain
+        self._dispatcher = Dispatcher(
+            self.session,
+            interceptors,
+            advertise_tools_list_changed=advertise_tools_list_changed,
+        )
 
     async def run(self, on_client_eof: Callable[[], Any] | None = None) -> None:
         """Relay until the upstream's output ends. When the client's input ends,
@@ -121,15 +108,10 @@ class Relay:
 
     async def _request(self, message: Message) -> None:
         assert message.id is not None and message.method is not None
-        chain = self._chains.get(message.method)
-        if chain is None:
+        if not self._dispatcher.intercepts(message.method):
             await self._to_upstream(message.raw, message.id)
             return
-        try:
-            outcome = await chain(message)
-        except Exception:
-            log.exception("interceptor failed on %s; the request is refused", message.method)
-            outcome = _internal_error(message.id)
+        outcome = await self._dispatcher.decide(message)
         if isinstance(outcome, Forward):
             if outcome.on_response is not None:
                 self._pending[id_key(message.id)] = outcome.on_response
@@ -138,7 +120,6 @@ class Relay:
                 self._pending.pop(id_key(message.id), None)
         else:
             self.stats.answered += 1
-            self.session.remember_answered(message.id)
             await self.client.send(outcome.data)
 
     async def _to_upstream(self, data: bytes, request_id: JsonId | None = None) -> bool:
@@ -192,16 +173,6 @@ class Relay:
                 await self.client.send(replacement or line)
                 return
         await self.client.send(line)
-
-
-async def _forward_unchanged(_: Message) -> Outcome:
-    return Forward()
-
-
-def _internal_error(msg_id: JsonId) -> Outcome:
-    return Respond(
-        error_response(msg_id, codes.INTERNAL_ERROR, "toolgate could not process this request")
-    )
 
 
 def _sniff_id(prefix: bytes) -> JsonId | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any
 
 from toolgate.jsonrpc.message import JsonId, id_key
@@ -16,9 +17,23 @@ ANSWERED_MEMORY = 4096  # locally answered ids remembered, to drop late cancella
 class Session:
     """One client connection. `id` names it in counters (session scope) and audit events."""
 
-    def __init__(self, client: Endpoint, session_id: str | None = None) -> None:
+    def __init__(
+        self,
+        client: Endpoint,
+        session_id: str | None = None,
+        *,
+        identity: str | None = None,
+        identity_attributes: Mapping[str, object] | None = None,
+        stateless: bool = False,
+    ) -> None:
         self.id = session_id or f"ses_{secrets.token_hex(8)}"
         self._client = client
+        # who is calling, when the face knows it (an HTTP grant or token); None on stdio, where
+        # the gateway's own --identity applies
+        self.identity = identity
+        self.identity_attributes: Mapping[str, object] = identity_attributes or {}
+        # one 2026-07-28 request over HTTP: there is no session to count `scope: session` under
+        self.stateless = stateless
         self.client_info: dict[str, Any] | None = None
         self.client_capabilities: dict[str, Any] | None = None
         self.protocol_version: str | None = None  # negotiated by a handshake-era initialize

@@ -11,7 +11,7 @@ import contextlib
 import os
 import shlex
 import signal
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import anyio
 from anyio.abc import Process
@@ -37,14 +37,26 @@ class StdioChild:
         self._stdin_closed = False
 
     @classmethod
-    async def start(cls, command: Sequence[str]) -> StdioChild:
+    async def start(
+        cls,
+        command: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> StdioChild:
+        """Start `command`; `env` adds to (and overrides) the inherited environment."""
         if not command:
             raise UpstreamError("no upstream server command given (put it after --)")
         child_stdin, to_child = os.pipe()
         from_child, child_stdout = os.pipe()
         try:
             process = await anyio.open_process(
-                list(command), stdin=child_stdin, stdout=child_stdout, stderr=None
+                list(command),
+                stdin=child_stdin,
+                stdout=child_stdout,
+                stderr=None,
+                env={**os.environ, **env} if env else None,
+                cwd=cwd,
             )
         except OSError as exc:
             for fd in (to_child, from_child):
