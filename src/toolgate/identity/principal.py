@@ -16,11 +16,12 @@ from typing import Protocol
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    name: str  # identity.name: a grant's label, a token's subject
+    # identity.name, and what `scope: identity` counters are kept under: a grant's label (unique
+    # per server among live grants, kept by rotation) or an access token's subject
+    name: str
     attributes: Mapping[str, object] = field(default_factory=dict)  # identity.<attribute>
     grant_id: str | None = None  # the grant that authenticated the request, when one did
     policy: Path | None = None  # a grant's own policy, used instead of the server's
-    counter_key: str = ""  # what `scope: identity` counters are kept under (unique per grant)
 
 
 @dataclass(frozen=True, slots=True)
