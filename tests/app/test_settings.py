@@ -39,7 +39,7 @@ def test_different_servers_get_different_counter_namespaces() -> None:
 @pytest.mark.parametrize(
     ("command", "overrides", "message"),
     [
-        ([], {}, "no upstream server command"),
+        ([], {}, "no upstream server"),
         (["srv"], {"max_line": 10}, "at least"),
         (["srv"], {"namespace": "  "}, "must not be empty"),
     ],

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 import orjson
 
+from toolgate.app.gateway_config import TRANSPORTS
+from toolgate.app.gateway_config_single import parse_header_flags
+from toolgate.app.gateway_config_values import check_upstream_url
 from toolgate.app.paths import default_audit_log, default_state_dir
 from toolgate.audit.fanout import parse_sink_spec
 from toolgate.audit.redact import Redactor
@@ -44,6 +48,9 @@ class RunSettings:
     audit_include_args: bool = False  # --audit-include-args: log argument values, redacted
     audit_redact_paths: tuple[str, ...] = ()  # --audit-redact-path args.card.number
     audit_redact_patterns: tuple[str, ...] = ()  # --audit-redact-pattern REGEX
+    upstream_url: str | None = None  # --upstream URL: a remote server instead of a command
+    upstream_headers: tuple[tuple[str, str], ...] = ()  # resolved --header values
+    upstream_transport: str = "auto"  # --transport auto|streamable|sse
 
     def to_json(self) -> str:
         return orjson.dumps(
@@ -65,6 +72,9 @@ class RunSettings:
                 "audit_include_args": self.audit_include_args,
                 "audit_redact_paths": list(self.audit_redact_paths),
                 "audit_redact_patterns": list(self.audit_redact_patterns),
+                "upstream_url": self.upstream_url,
+                "upstream_headers": [list(pair) for pair in self.upstream_headers],
+                "upstream_transport": self.upstream_transport,
             }
         ).decode()
 
@@ -90,6 +100,11 @@ class RunSettings:
                 audit_include_args=bool(data.get("audit_include_args", False)),
                 audit_redact_paths=tuple(data.get("audit_redact_paths", ())),
                 audit_redact_patterns=tuple(data.get("audit_redact_patterns", ())),
+                upstream_url=data.get("upstream_url"),
+                upstream_headers=tuple(
+                    (str(name), str(value)) for name, value in data.get("upstream_headers", ())
+                ),
+                upstream_transport=str(data.get("upstream_transport", "auto")),
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"unreadable gateway settings: {exc}") from None
@@ -100,7 +115,8 @@ class RunSettings:
         toolgate processes guarding different servers never share a counter by accident."""
         if self.namespace:
             return self.namespace
-        digest = hashlib.sha256(orjson.dumps(list(self.command))).hexdigest()[:16]
+        what = [self.upstream_url] if self.upstream_url else list(self.command)
+        digest = hashlib.sha256(orjson.dumps(what)).hexdigest()[:16]
         return f"server:{digest}"
 
     @property
@@ -127,9 +143,12 @@ def resolve_run_settings(
     audit_include_args: bool = False,
     audit_redact_paths: Sequence[str] = (),
     audit_redact_patterns: Sequence[str] = (),
+    upstream_url: str | None = None,
+    upstream_headers: Sequence[str] = (),
+    upstream_transport: str = "auto",
 ) -> RunSettings:
-    if not command:
-        raise ConfigError("no upstream server command: put it after `--`, e.g. -- npx my-server")
+    _check_upstream(command, upstream_url, upstream_headers, upstream_transport)
+    headers = parse_header_flags(upstream_headers, os.environ)
     if max_line is not None and max_line < MIN_MAX_LINE:
         raise ConfigError(f"--max-line-bytes must be at least {MIN_MAX_LINE}, got {max_line}")
     if namespace is not None and not namespace.strip():
@@ -163,4 +182,28 @@ def resolve_run_settings(
         audit_include_args=audit_include_args,
         audit_redact_paths=tuple(audit_redact_paths),
         audit_redact_patterns=tuple(audit_redact_patterns),
+        upstream_url=upstream_url,
+        upstream_headers=tuple(headers.items()),
+        upstream_transport=upstream_transport,
     )
+
+
+def _check_upstream(
+    command: Sequence[str], url: str | None, headers: Sequence[str], transport: str
+) -> None:
+    """Exactly one upstream: a command after `--`, or `--upstream URL` (with its flags)."""
+    if url is not None:
+        if command:
+            raise ConfigError("give the upstream either as a command after -- or as --upstream")
+        check_upstream_url(url)
+        if transport not in TRANSPORTS:
+            raise ConfigError(
+                f"--transport must be one of {', '.join(TRANSPORTS)}, got {transport!r}"
+            )
+    elif not command:
+        raise ConfigError(
+            "no upstream server: put its command after `--` (e.g. -- npx my-server) "
+            "or give --upstream URL"
+        )
+    elif headers:
+        raise ConfigError("--header applies to an --upstream URL, not to a command")

@@ -28,9 +28,12 @@ from toolgate.interceptors.pinning import PinGuard
 from toolgate.interceptors.policy_source import POLL_SECONDS, PolicySource
 from toolgate.interceptors.surfaces import SurfaceGuard
 from toolgate.pipeline.relay import Relay, RelayLimits
+from toolgate.pipeline.types import Interceptor
 from toolgate.quota.ledger import Ledger
+from toolgate.transports.http_upstream import HttpUpstream
 from toolgate.transports.own_stdio import OwnStdio
 from toolgate.transports.stdio_child import StdioChild, exit_status
+from toolgate.transports.upstream_endpoint import UpstreamEndpoint
 
 log = logging.getLogger("toolgate")
 
@@ -66,7 +69,9 @@ async def run_stdio_gateway(settings: RunSettings) -> int:
     )
     policy = source.current()
     await recorder.started(
-        version=__version__, server=list(settings.command), policy_revision=policy.revision
+        version=__version__,
+        server=list(settings.command) or [settings.upstream_url or ""],
+        policy_revision=policy.revision,
     )
     recorder.policy_loaded(
         load="initial", path=str(source.path), revision=policy.revision, in_force=None, errors=[]
@@ -82,20 +87,21 @@ async def run_stdio_gateway(settings: RunSettings) -> int:
     )
     status: int | None = None
     try:
+        if settings.upstream_url is not None:
+            await prepare_counter_store(store)
+            status = await _relay_to_url(
+                settings, _interceptors(settings, source, ledger, recorder, keeper, salt)
+            )
+            return status
         child = await StdioChild.start(settings.command)
         await prepare_counter_store(store)
-        enforcement = EnforcementSettings(
-            identity=settings.identity, salt=salt, fail_open=settings.state_fail_mode == "open"
-        )
-        enforcer = PolicyEnforcer(source, ledger, recorder, clock, enforcement)
+        interceptors = _interceptors(settings, source, ledger, recorder, keeper, salt)
+        enforcer = interceptors[1]
+        assert isinstance(enforcer, PolicyEnforcer)
         relay = Relay(
             OwnStdio(),
             child,
-            [
-                PinGuard(source, keeper, recorder, clock, settings.identity),
-                enforcer,
-                SurfaceGuard(source, recorder, clock, settings.identity),
-            ],
+            interceptors,
             limits=RelayLimits(max_line=settings.max_line),
             advertise_tools_list_changed=True,
         )
@@ -114,6 +120,51 @@ async def run_stdio_gateway(settings: RunSettings) -> int:
         await recorder.stopped(status)
         await recorder.aclose()
         await store.aclose()
+
+
+def _interceptors(
+    settings: RunSettings,
+    source: PolicySource,
+    ledger: Ledger,
+    recorder: AuditRecorder,
+    keeper: PinKeeper,
+    salt: bytes,
+) -> list[Interceptor]:
+    clock = SystemClock()
+    enforcement = EnforcementSettings(
+        identity=settings.identity, salt=salt, fail_open=settings.state_fail_mode == "open"
+    )
+    return [
+        PinGuard(source, keeper, recorder, clock, settings.identity),
+        PolicyEnforcer(source, ledger, recorder, clock, enforcement),
+        SurfaceGuard(source, recorder, clock, settings.identity),
+    ]
+
+
+async def _relay_to_url(settings: RunSettings, interceptors: list[Interceptor]) -> int:
+    """The stdio face in front of a remote server (`--upstream URL`); 0 when the client ends."""
+    assert settings.upstream_url is not None
+    remote = HttpUpstream(
+        settings.upstream_url,
+        headers=dict(settings.upstream_headers),
+        transport=settings.upstream_transport,  # type: ignore[arg-type]
+    )
+    async with remote, UpstreamEndpoint(remote.open_session()) as upstream:
+        relay = Relay(
+            OwnStdio(),
+            upstream,
+            interceptors,
+            limits=RelayLimits(max_line=settings.max_line),
+            advertise_tools_list_changed=True,
+        )
+        source = interceptors[1]
+        assert isinstance(source, PolicyEnforcer)
+        announcer = ListChangeAnnouncer(source.source, source, relay.session)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(announcer.run)
+            await relay.run(on_client_eof=upstream.aclose)
+            tg.cancel_scope.cancel()
+    return 0
 
 
 def _redactor(settings: RunSettings) -> Redactor | None:

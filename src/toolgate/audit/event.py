@@ -49,6 +49,7 @@ class DecisionEvent:
     would: dict[str, Any] | None = None  # shadow mode: what enforcing would have done
     # argument values, after redaction; only with audit.include_args (the key is absent otherwise)
     args: dict[str, Any] | None = None
+    server_name: str | None = None  # the named server of `toolgate serve` (absent otherwise)
 
     def to_json(self) -> bytes:
         # Built field by field: dataclasses.asdict deep-copies every value and cost ten times
@@ -58,10 +59,12 @@ class DecisionEvent:
             record[name] = getattr(self, name)
         if self.args is not None:
             record["args"] = self.args
+        if self.server_name is not None:
+            record["server_name"] = self.server_name
         return orjson.dumps(record)
 
 
-_FIELDS = tuple(f.name for f in fields(DecisionEvent) if f.name != "args")
+_FIELDS = tuple(f.name for f in fields(DecisionEvent) if f.name not in ("args", "server_name"))
 
 PinChangeKind = Literal["pinned", "new", "changed", "accepted", "reset"]
 
@@ -124,9 +127,12 @@ class StartupEvent:
     store: str  # the store kind: memory, sqlite, redis
     store_url: str  # with any password replaced (see toolgate.audit.redact.redact_url)
     include_args: bool
+    server_name: str | None = None  # the named server of `toolgate serve` (absent otherwise)
 
     def to_json(self) -> bytes:
-        return _record("startup", self, _STARTUP_FIELDS)
+        if self.server_name is None:
+            return _record("startup", self, _STARTUP_FIELDS)
+        return _record("startup", self, (*_STARTUP_FIELDS, "server_name"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +188,7 @@ class StoreFailureEvent:
         return _record("store_failure", self, _STORE_FAILURE_FIELDS)
 
 
-_STARTUP_FIELDS = tuple(f.name for f in fields(StartupEvent))
+_STARTUP_FIELDS = tuple(f.name for f in fields(StartupEvent) if f.name != "server_name")
 _SHUTDOWN_FIELDS = tuple(f.name for f in fields(ShutdownEvent))
 _POLICY_LOAD_FIELDS = tuple(f.name for f in fields(PolicyLoadEvent))
 _STORE_FAILURE_FIELDS = tuple(f.name for f in fields(StoreFailureEvent))

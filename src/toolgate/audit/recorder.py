@@ -54,6 +54,7 @@ class PendingEvent:
     decided_at: float | None = None
     would: dict[str, Any] | None = None  # set in shadow mode when enforcing would have blocked
     args: dict[str, Any] | None = None  # redacted argument values, only with include_args
+    server_name: str | None = None  # the named server of `toolgate serve`
 
     def decided(self, monotonic: float) -> None:
         self.decided_at = monotonic
@@ -87,6 +88,7 @@ class PendingEvent:
             upstream_ms=upstream_ms,
             would=self.would,
             args=self.args,
+            server_name=self.server_name,
         )
 
 
@@ -106,8 +108,10 @@ class AuditRecorder:
         instance: str | None = None,
         store_url: str = "",
         fail_mode: str = "closed",
+        server: str | None = None,
     ) -> None:
         self._sink = sink
+        self.server_name = server  # the named server of `toolgate serve`, on every event
         self._clock = clock
         self._open: dict[str, PendingEvent] = {}
         self.redactor = redactor
@@ -136,6 +140,7 @@ class AuditRecorder:
                 store=kind,
                 store_url=self.store_url,
                 include_args=self.redactor is not None,
+                server_name=self.server_name,
             )
         )
 
@@ -211,7 +216,9 @@ class AuditRecorder:
     def begin(
         self, *, decision_id: str, session: str, identity: str | None, method: str, started: float
     ) -> PendingEvent:
-        return PendingEvent(decision_id, session, identity, method, started, self._clock.now())
+        event = PendingEvent(decision_id, session, identity, method, started, self._clock.now())
+        event.server_name = self.server_name
+        return event
 
     async def finish_local(
         self, event: PendingEvent, outcome: Outcome, reason: str, rule: str | None, message: str
@@ -236,10 +243,12 @@ class AuditRecorder:
         """A tool's definition pin changed (first pinned, new, changed, accepted, reset)."""
         await self._emit(event)
 
-    async def aclose(self) -> None:
+    async def aclose(self, *, close_sink: bool = True) -> None:
+        """Finish open events and flush; `close_sink=False` when recorders share the sink."""
         await self._close_open()
         await self.flush()
-        await self._sink.aclose()
+        if close_sink:
+            await self._sink.aclose()
 
     async def _close_open(self) -> None:
         for event in list(self._open.values()):

@@ -12,9 +12,11 @@ import typer
 from toolgate import __version__
 from toolgate.cli import audit as audit_command
 from toolgate.cli import explain as explain_command
+from toolgate.cli import grants as grants_command
 from toolgate.cli import init as init_command
 from toolgate.cli import pin as pin_command
 from toolgate.cli import scan as scan_command
+from toolgate.cli import serve as serve_command
 from toolgate.cli import validate as validate_command
 from toolgate.errors import ToolgateError
 
@@ -149,10 +151,42 @@ def run(
         list[str] | None,
         typer.Option(help=r"Also mask every match of this regex, e.g. '\b\d{16}\b' (repeatable)."),
     ] = None,
+    upstream: Annotated[
+        str | None,
+        typer.Option(help="A remote MCP server URL to guard instead of a command."),
+    ] = None,
+    header: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A static header for the --upstream server, 'Name: value' (repeatable); "
+            "'${VAR}' takes text from the environment, keeping secrets off the command line."
+        ),
+    ] = None,
+    transport: Annotated[
+        str, typer.Option(help="How to reach --upstream: auto, streamable or sse.")
+    ] = "auto",
+    listen: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve over HTTP at HOST:PORT (at /mcp/default) instead of stdio; clients "
+            "need a grant (toolgate grants create --server default) unless --insecure-no-auth."
+        ),
+    ] = None,
+    insecure_no_auth: Annotated[
+        bool,
+        typer.Option("--insecure-no-auth", help="With --listen: let any client in, unnamed."),
+    ] = False,
 ) -> None:
     from toolgate.app.settings import SETTINGS_ENV, resolve_run_settings
     from toolgate.audit.rotation import rotation_policy
 
+    if listen is not None:
+        raise typer.Exit(
+            _run_listening(
+                config, command, upstream, header or [], transport, listen, insecure_no_auth,
+                namespace, log_level,
+            )
+        )  # fmt: skip
     try:
         rotation = rotation_policy(audit_max_bytes, audit_daily, audit_keep)
         settings = resolve_run_settings(
@@ -173,6 +207,9 @@ def run(
             audit_include_args=audit_include_args,
             audit_redact_paths=audit_redact_path or (),
             audit_redact_patterns=audit_redact_pattern or (),
+            upstream_url=upstream,
+            upstream_headers=header or (),
+            upstream_transport=transport,
         )
     except ToolgateError as exc:
         raise _fail(str(exc)) from None
@@ -184,6 +221,38 @@ def run(
     os.environ[SETTINGS_ENV] = settings.to_json()
     entry = [sys.executable, "-m", "toolgate.cli.gateway_entry"]
     os.execv(sys.executable, entry)  # noqa: S606 - our own interpreter and module
+
+
+def _run_listening(
+    policy: Path,
+    command: list[str] | None,
+    upstream: str | None,
+    headers: list[str],
+    transport: str,
+    listen: str,
+    insecure_no_auth: bool,
+    namespace: str | None,
+    log_level: str,
+) -> int:
+    """`toolgate run --listen`: one server behind the HTTP face."""
+    from toolgate.app.gateway_config import AuthConfig, default_grants_db, default_home
+    from toolgate.app.gateway_config_single import one_server_config
+    from toolgate.cli.serve import run_http
+
+    try:
+        home = default_home(os.environ)
+        auth = AuthConfig(
+            grants=not insecure_no_auth,
+            grants_db=default_grants_db(home),
+            insecure_no_auth=insecure_no_auth,
+        )
+        gateway = one_server_config(
+            policy, command or None, upstream, headers, listen,
+            transport=transport, namespace=namespace, auth=auth, log_level=log_level.lower(),
+        )  # fmt: skip
+    except ToolgateError as exc:
+        raise _fail(str(exc)) from None
+    return run_http(gateway)
 
 
 @app.command(help="Run a scripted agent against a simulated exchange, with and without toolgate.")
@@ -199,6 +268,8 @@ audit_command.register(app)
 pin_command.register(app)
 explain_command.register(app)
 init_command.register(app)
+serve_command.register(app)
+app.add_typer(grants_command.grants_app, name="grants")
 
 
 def main() -> None:

@@ -144,7 +144,7 @@ class PolicyEnforcer:
             now=self.clock.now(),
             identity=session.identity or self.settings.identity,
             identity_attributes=session.identity_attributes,
-            session=session.id,
+            session=None if session.stateless else session.id,
             tool_classification=(
                 self.tool_classes.classification(tool) if policy.reads_tool_class() else None
             ),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterable
 
 import anyio
 
@@ -18,11 +19,17 @@ log = logging.getLogger("toolgate.policy")
 class ListChangeAnnouncer:
     """After each reload, compares which of the tools the client has been shown are visible
     under the old and the new policy; when that differs, sends `tools/list_changed` to every
-    listener the session has (handshake-era session, 2026 subscriptions)."""
+    listener of every session (handshake-era sessions, 2026 subscriptions). `sessions` is the
+    one session of a stdio gateway, or what lists the live sessions of an HTTP server."""
 
-    def __init__(self, source: PolicySource, enforcer: PolicyEnforcer, session: Session) -> None:
+    def __init__(
+        self,
+        source: PolicySource,
+        enforcer: PolicyEnforcer,
+        sessions: Session | Callable[[], Iterable[Session]],
+    ) -> None:
         self._enforcer = enforcer
-        self._session = session
+        self._sessions = sessions if callable(sessions) else lambda: (sessions,)
         self._send, self._receive = anyio.create_memory_object_stream[tuple[Policy, Policy]](64)
         source.on_change(self._changed)
 
@@ -38,7 +45,9 @@ class ListChangeAnnouncer:
         with self._send, self._receive:
             async for old, new in self._receive:
                 if self.visible_set_changed(old, new):
-                    sent = await self._session.announce_tools_changed()
+                    sent = 0
+                    for session in list(self._sessions()):
+                        sent += await session.announce_tools_changed()
                     log.info("visible tools changed; told %d listener(s)", sent)
 
     def close(self) -> None:

@@ -25,6 +25,20 @@ def filter_tools_response(response: dict[str, Any], visible: Callable[[str], boo
     if len(kept) == len(tools):
         return None
     result["tools"] = kept
+    if "resultType" in result or "cacheScope" in result:
+        result["cacheScope"] = "private"  # a filtered 2026 list is not for a shared cache
+    return encode(response)
+
+
+def mark_private(response: dict[str, Any]) -> bytes | None:
+    """Mark a 2026-07-28 list result `cacheScope: "private"` (it may differ per caller); None
+    when it is not such a result or already says so."""
+    result = response.get("result")
+    if not isinstance(result, dict) or "resultType" not in result:
+        return None
+    if result.get("cacheScope") == "private":
+        return None
+    result["cacheScope"] = "private"
     return encode(response)
 
 
