@@ -75,6 +75,7 @@ def make_upstreams(server: ServerConfig) -> UpstreamFactory:
             server.command,
             env=server.env,
             cwd=str(server.cwd) if server.cwd is not None else None,
+            timeout=server.timeout_seconds,
         )
     assert server.url is not None
     transport = server.transport if server.transport in ("streamable", "sse") else "auto"

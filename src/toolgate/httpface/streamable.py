@@ -10,6 +10,7 @@ size and headers have been checked and the message parsed.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -20,7 +21,6 @@ from starlette.responses import Response, StreamingResponse
 from toolgate.errors import UpstreamError
 from toolgate.httpface.exchange import exchange
 from toolgate.httpface.guard import accepts_stream, header_problem, post_problem, read_body
-from toolgate.httpface.outbox import Outbox
 from toolgate.httpface.replies import EVENT_STREAM, STREAM_HEADERS, refusal, reply
 from toolgate.httpface.served import Face, ServedServer
 from toolgate.httpface.sessions import HttpSession, SessionLimitError
@@ -121,9 +121,9 @@ async def _modern(
     problem = modern_header_problem(message.method, params, request.headers)
     if problem is not None:
         return refusal(400, problem, msg_id=message.id, code=codes.HEADER_MISMATCH)
-    outbox = Outbox()
+    stream = _Stream()
     session = Session(
-        outbox,
+        stream,
         identity=principal.name if principal else None,
         identity_attributes=principal.attributes if principal else None,
         stateless=True,
@@ -142,7 +142,7 @@ async def _modern(
     if message.method == "tools/list" and principal is not None:
         items = _private(items)
     if message.method == "subscriptions/listen":
-        items = _listening(items, server, session, outbox)
+        items = _listening(items, server, session, stream)
     return await reply(items, modern=True, stream_ok=accepts_stream(request))
 
 
@@ -155,35 +155,62 @@ async def _private(items: AsyncIterator[UpstreamMessage]) -> AsyncIterator[Upstr
 
 
 async def _listening(
-    items: AsyncIterator[UpstreamMessage], server: ServedServer, session: Session, outbox: Outbox
+    items: AsyncIterator[UpstreamMessage],
+    server: ServedServer,
+    session: Session,
+    stream: _Stream,
 ) -> AsyncIterator[UpstreamMessage]:
-    """While a subscription is open, the gateway's own list-change notices for it join the
-    upstream's messages on the same stream."""
-    send, receive = anyio.create_memory_object_stream[UpstreamMessage](64)
+    """While a subscription is open, the gateway's own list-change notices for it (sent to the
+    session's endpoint, `stream`) join the upstream's messages on the same response stream.
+    The upstream side is pumped by a task of the server's task group, cancelled when the
+    client's stream ends."""
+    scope = anyio.CancelScope()
 
-    async def upstream_side() -> None:
-        async with send:
-            async for item in items:
-                await send.send(item)
-
-    async def gateway_side() -> None:
-        async for _, data in outbox.stream():
-            await send.send(UpstreamMessage(data))
+    async def pump() -> None:
+        with scope:
+            async with contextlib.aclosing(items):  # type: ignore[type-var]
+                async for item in items:
+                    await stream.deliver(item)
+        stream.close_sending()
 
     server.listeners.add(session)
+    server.table.spawn(pump)
     try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(upstream_side)
-            tg.start_soon(gateway_side)
-            async with receive:
-                async for item in receive:
-                    yield item
-                    if item.final:
-                        break
-            tg.cancel_scope.cancel()
+        async for item in stream:
+            yield item
+            if item.final:
+                break
     finally:
         server.listeners.discard(session)
-        outbox.close()
+        scope.cancel()
+        stream.close()
+
+
+class _Stream:
+    """The endpoint of a 2026 subscription's session: what is sent to it joins the stream."""
+
+    def __init__(self) -> None:
+        self._send, self._receive = anyio.create_memory_object_stream[UpstreamMessage](64)
+
+    async def send(self, data: bytes) -> None:
+        await self.deliver(UpstreamMessage(data))
+
+    async def receive(self) -> bytes:  # pragma: no cover - the Endpoint shape; never read so
+        return b""
+
+    async def deliver(self, item: UpstreamMessage) -> None:
+        with contextlib.suppress(anyio.ClosedResourceError, anyio.BrokenResourceError):
+            await self._send.send(item)
+
+    def close_sending(self) -> None:
+        self._send.close()
+
+    def close(self) -> None:
+        self._send.close()
+        self._receive.close()
+
+    def __aiter__(self) -> AsyncIterator[UpstreamMessage]:
+        return self._receive.__aiter__()
 
 
 # the handshake era -------------------------------------------------------------------------------

@@ -60,9 +60,12 @@ class StdioUpstream:
     """Runs `run()` in a task group for as long as the child lives; `request()` and the rest
     may be used from any task meanwhile."""
 
-    def __init__(self, child: StdioChild, *, remap_ids: bool = False) -> None:
+    def __init__(
+        self, child: StdioChild, *, remap_ids: bool = False, timeout: float | None = None
+    ) -> None:
         self.child = child
         self._remap = remap_ids
+        self._timeout = timeout  # the longest the child may stay silent during a request
         self._exchanges: dict[tuple[bool, JsonId], _Exchange] = {}
         self._ids = itertools.count(1)
         self._standalone = _Standalone()
@@ -119,13 +122,22 @@ class StdioUpstream:
                 raise UpstreamError(f"upstream server `{describe(self.child.command)}` has exited")
             await self.child.send(payload)
             with receive:
-                async for message in receive:
+                while True:
+                    message: UpstreamMessage | None = None
+                    with anyio.move_on_after(self._timeout):
+                        message = await receive.receive()
+                    if message is None:
+                        raise UpstreamError(
+                            f"upstream server `{describe(self.child.command)}` sent nothing "
+                            f"for {self._timeout:g} s"
+                        )
                     yield message
                     if message.final:
                         return
+        except anyio.EndOfStream:
             raise UpstreamError(
                 f"upstream server `{describe(self.child.command)}` exited before answering"
-            )
+            ) from None
         finally:
             exchange = self._exchanges.pop(key, None)
             if exchange is not None:
@@ -228,8 +240,10 @@ class StdioUpstreams:
         *,
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
+        timeout: float | None = None,
     ) -> None:
         self.command = tuple(command)
+        self._timeout = timeout
         self._env = dict(env or {})
         self._cwd = cwd
         self._tg: TaskGroup | None = None
@@ -256,7 +270,7 @@ class StdioUpstreams:
     async def _start(self, *, remap_ids: bool) -> StdioUpstream:
         assert self._tg is not None, "StdioUpstreams.bind() was not called"
         child = await StdioChild.start(self.command, env=self._env, cwd=self._cwd)
-        upstream = StdioUpstream(child, remap_ids=remap_ids)
+        upstream = StdioUpstream(child, remap_ids=remap_ids, timeout=self._timeout)
         self._open.add(upstream)
         self._tg.start_soon(self._run, upstream)
         return upstream
