@@ -374,3 +374,13 @@ def test_the_default_separator_is_refused_in_a_server_name_only_when_aggregated(
         "aggregate: {servers: [c]}\n" + text + "  c: {command: c, policy: policy.yaml}\n"
     )
     assert load(tmp_path, listed_elsewhere).aggregate is not None
+
+
+@pytest.mark.parametrize("name", ["sse", "messages"])
+def test_a_server_shadowed_by_the_aggregates_legacy_sse_paths_is_refused(
+    tmp_path: Path, name: str
+) -> None:
+    text = f"servers:\n  {name}:\n    command: [srv]\n    policy: policy.yaml\naggregate: {{}}\n"
+    path, message = located(tmp_path, text, f"{name}:")
+    assert path == f"servers.{name}"
+    assert "aggregated endpoint's legacy SSE transport" in message

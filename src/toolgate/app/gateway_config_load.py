@@ -194,6 +194,15 @@ class _Compiler:
             self.issues, fields.get("separator") or node, "aggregate", check_separator, separator
         )
         names = self._aggregated(fields, reader)
+        served_at = path or DEFAULT_AGGREGATE_PATH
+        for name, name_node in reader.name_nodes.items():
+            if f"{SERVER_PATH_PREFIX}{name}" in (f"{served_at}/sse", f"{served_at}/messages"):
+                self.issues.add(
+                    name_node,
+                    f"servers.{name}",
+                    f'server "{name}" would be served at {served_at}/{name}, where the aggregated '
+                    "endpoint's legacy SSE transport is; rename the server or move aggregate.path",
+                )
         if separator_ok is not None:
             for name in names:
                 if separator in name:

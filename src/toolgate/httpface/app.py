@@ -53,17 +53,13 @@ def build_app(
 
         return endpoint
 
-    async def streamable_http(request: Request) -> Response:
-        handler = _METHODS[request.method]
-        return await by_name(handler)(request)
+    named = {method: by_name(handler) for method, handler in _METHODS.items()}
 
-    routes = [
-        Route("/mcp/{server}", streamable_http, methods=["POST", "GET", "DELETE"]),
-        Route("/mcp/{server}/sse", by_name(legacy_sse.open_stream), methods=["GET"]),
-        Route("/mcp/{server}/messages", by_name(legacy_sse.post_message), methods=["POST"]),
-        Route("/healthz", _health(endpoints), methods=["GET"]),
-    ]
-    if aggregate is not None:
+    async def streamable_http(request: Request) -> Response:
+        return await named[request.method](request)
+
+    routes: list[Route] = []
+    if aggregate is not None:  # first: at /mcp, its /mcp/sse must not read as a server "sse"
         path, server = aggregate
 
         async def aggregated(request: Request) -> Response:
@@ -74,6 +70,12 @@ def build_app(
             Route(f"{path}/sse", fixed(legacy_sse.open_stream, server), methods=["GET"]),
             Route(f"{path}/messages", fixed(legacy_sse.post_message, server), methods=["POST"]),
         ]
+    routes += [
+        Route("/mcp/{server}", streamable_http, methods=["POST", "GET", "DELETE"]),
+        Route("/mcp/{server}/sse", by_name(legacy_sse.open_stream), methods=["GET"]),
+        Route("/mcp/{server}/messages", by_name(legacy_sse.post_message), methods=["POST"]),
+        Route("/healthz", _health(endpoints), methods=["GET"]),
+    ]
     for path, document in (documents or {}).items():
         routes.append(Route(path, _document(document), methods=["GET"]))
 
