@@ -25,6 +25,7 @@ class FaceLimits:
     max_header_bytes: int = DEFAULT_MAX_HEADERS
     max_sessions: int = 1000
     session_idle_seconds: float = 1800.0
+    max_in_flight: int = 64  # requests one session may have waiting at once (then 429)
 
 
 def header_problem(request: Request, limits: FaceLimits) -> Response | None:

@@ -78,6 +78,8 @@ async def post_message(request: Request, server: ServedServer, face: Face) -> Re
         return refusal(400, message.reason, msg_id=message.id, code=message.code)
     if message.kind is not Kind.REQUEST:
         return await deliver_one_way(message, entry)
+    if entry.in_flight >= face.limits.max_in_flight:
+        return refusal(429, "Too Many Requests: this session has too many requests in flight")
     entry.in_flight += 1
     server.table.spawn(_answer_on_stream, message, entry)
     return Response("Accepted", 202, media_type="text/plain")

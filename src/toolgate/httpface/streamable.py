@@ -66,6 +66,12 @@ async def post(request: Request, server: ServedServer, face: Face) -> Response:
     if version is not None:
         return refusal(400, f"Bad Request: {version}", msg_id=message.id)
     if message.kind is Kind.REQUEST:
+        if entry.in_flight >= face.limits.max_in_flight:
+            return refusal(
+                429,
+                f"Too Many Requests: {entry.in_flight} requests of this session are in flight",
+                msg_id=message.id,
+            )
         return await reply(
             _counted(entry, exchange(message, entry.dispatcher, entry.upstream)),
             modern=False,
