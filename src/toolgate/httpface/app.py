@@ -102,12 +102,17 @@ def _lifespan(
                 yield
             finally:
                 with anyio.CancelScope(shield=True):
-                    for server in everything:
-                        await server.table.aclose()
-                        await server.upstreams.aclose()
+                    async with anyio.create_task_group() as closing:
+                        for server in everything:
+                            closing.start_soon(_close_server, server)
                 tg.cancel_scope.cancel()
 
     return lifespan
+
+
+async def _close_server(server: ServedServer) -> None:
+    await server.table.aclose()
+    await server.upstreams.aclose()
 
 
 _METHODS: dict[str, Handler] = {

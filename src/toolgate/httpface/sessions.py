@@ -134,10 +134,18 @@ class SessionTable:
             log.exception("session %s: standalone stream failed", entry.id)
 
     async def close(self, session_id: str) -> bool:
+        """End a session now; its upstream is closed in the background (a stdio child may take
+        seconds to exit), so the client's DELETE is answered at once."""
         entry = self._sessions.pop(session_id, None)
         if entry is None:
             return False
-        await self._close(entry)
+        entry.closed = True
+        entry.outbox.close()
+        entry.done.set()
+        if self._tg is not None:
+            self._tg.start_soon(self._release, entry)
+        else:
+            await self._release(entry)
         return True
 
     async def _close(self, entry: HttpSession) -> None:
@@ -146,6 +154,9 @@ class SessionTable:
         entry.closed = True
         entry.outbox.close()
         entry.done.set()
+        await self._release(entry)
+
+    async def _release(self, entry: HttpSession) -> None:
         with anyio.CancelScope(shield=True):
             await entry.dispatcher.aclose()
             try:
@@ -176,7 +187,9 @@ class SessionTable:
                 log.info("ended %d idle session(s)", count)
 
     async def aclose(self) -> None:
+        """End every session at once (concurrently: each stdio child may take its grace time)."""
         entries = list(self._sessions.values())
         self._sessions.clear()
-        for entry in entries:
-            await self._close(entry)
+        async with anyio.create_task_group() as tg:
+            for entry in entries:
+                tg.start_soon(self._close, entry)

@@ -73,7 +73,8 @@ class SurfaceGuard:
         param = READS[request.method]
         event = self.audit.begin(
             decision_id=f"dec_{secrets.token_hex(8)}", session=session.id,
-            identity=session.identity or self.identity, method=request.method, started=self.clock.monotonic(),
+            identity=session.identity or self.identity, method=request.method,
+            started=self.clock.monotonic(),
         )  # fmt: skip
         event.policy_revision = rev
         params = request.params

@@ -95,11 +95,11 @@ class StdioChild:
     async def wait(self) -> int:
         return await self.process.wait()
 
-    async def shutdown(self) -> int:
-        """Close stdin and wait for a graceful exit, escalating to SIGTERM then SIGKILL."""
+    async def shutdown(self, grace: float = EXIT_GRACE_SECONDS) -> int:
+        """Close stdin and wait `grace` seconds for an exit, escalating to SIGTERM then SIGKILL."""
         await self.close_stdin()
         for escalate in (self.process.terminate, self.process.kill):
-            with anyio.move_on_after(EXIT_GRACE_SECONDS):
+            with anyio.move_on_after(grace):
                 return await self.process.wait()
             try:
                 escalate()

@@ -39,6 +39,7 @@ MAX_LINE = 256 * 1024 * 1024
 BACKLOG = 1000  # server-initiated messages kept while nobody listens
 EXCHANGE_BUFFER = 256
 SUBSCRIPTION_KEY = "io.modelcontextprotocol/subscriptionId"
+SESSION_EXIT_GRACE = 1.0  # seconds a session's child gets to exit, then SIGTERM, then SIGKILL
 
 
 @dataclass(slots=True)
@@ -163,7 +164,7 @@ class StdioUpstream:
         if self._closed:
             return
         self._closed = True
-        await self.child.shutdown()
+        await self.child.shutdown(SESSION_EXIT_GRACE)
         self.child.close()
 
     # routing ---------------------------------------------------------------------------------
@@ -284,5 +285,6 @@ class StdioUpstreams:
                 await upstream.aclose()
 
     async def aclose(self) -> None:
-        for upstream in list(self._open):
-            await upstream.aclose()
+        async with anyio.create_task_group() as tg:
+            for upstream in list(self._open):
+                tg.start_soon(upstream.aclose)
