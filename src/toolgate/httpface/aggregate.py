@@ -84,6 +84,8 @@ class _Link:
                 final = item
         if final is None:
             raise UpstreamError(f"{self.member.name} ended the exchange without answering")
+        if final.status is not None and final.status >= 500:  # the member's session failed
+            raise UpstreamError(_error_text(final.data) or f"{self.member.name} failed")
         return final.data
 
 
@@ -116,6 +118,7 @@ class AggregateRouter:
         self._principal = principal
         self._spawn = spawn  # runs a closing member session in the background
         self._links: dict[str, _Link] = {}
+        self._opening = {name: anyio.Lock() for name in members}
         self._client: dict[str, Any] = {}
 
     async def __call__(self, request: Message, session: Session, call_next: Next) -> Outcome:
@@ -224,9 +227,14 @@ class AggregateRouter:
     # member sessions ---------------------------------------------------------------------------
 
     async def _link(self, name: str, session: Session) -> _Link:
-        link = self._links.get(name)
-        if link is not None:
+        async with self._opening[name]:  # two first calls must not open two sessions
+            link = self._links.get(name)
+            if link is None:
+                link = await self._open(name, session)
+                self._links[name] = link
             return link
+
+    async def _open(self, name: str, session: Session) -> _Link:
         member = self._members[name]
         upstream = await member.upstreams.session()
         member_session = Session(
@@ -249,7 +257,6 @@ class AggregateRouter:
             with anyio.CancelScope(shield=True):
                 await _close_quietly(upstream)
             raise
-        self._links[name] = link
         return link
 
     def _drop(self, name: str) -> None:
@@ -273,6 +280,13 @@ def _result(data: bytes, member: str) -> dict[str, Any]:
         text = error.get("message") if isinstance(error, dict) else "no result"
         raise UpstreamError(f"{member} refused: {text}")
     return result
+
+
+def _error_text(data: bytes) -> str | None:
+    message = parse(data)
+    error = message.obj.get("error") if isinstance(message, Message) else None
+    text = error.get("message") if isinstance(error, dict) else None
+    return text if isinstance(text, str) else None
 
 
 def _handshake_only(msg_id: JsonId, params: dict[str, Any]) -> bytes:

@@ -56,14 +56,20 @@ def build_app(
     named = {method: by_name(handler) for method, handler in _METHODS.items()}
 
     async def streamable_http(request: Request) -> Response:
-        return await named[request.method](request)
+        handler = named.get(request.method)
+        if handler is None:  # HEAD, which Starlette allows wherever GET is
+            return refusal(405, "Method Not Allowed", headers={"Allow": "POST, GET, DELETE"})
+        return await handler(request)
 
     routes: list[Route] = []
     if aggregate is not None:  # first: at /mcp, its /mcp/sse must not read as a server "sse"
         path, server = aggregate
 
         async def aggregated(request: Request) -> Response:
-            return await _METHODS[request.method](request, server, face)
+            handler = _METHODS.get(request.method)
+            if handler is None:
+                return refusal(405, "Method Not Allowed", headers={"Allow": "POST, GET, DELETE"})
+            return await handler(request, server, face)
 
         routes += [
             Route(path, aggregated, methods=["POST", "GET", "DELETE"]),

@@ -8,6 +8,7 @@ sees that error, so counters reserved for the call are rolled back and its audit
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
@@ -35,14 +36,16 @@ async def exchange(
         return
     hook = outcome.on_response
     try:
-        async for received in upstream.request(outcome.data or request.raw, request.id, headers):
-            item = received
-            if item.final and hook is not None:
-                item = replace(item, data=await _apply(hook, item.data))
-                hook = None
-            yield item
-            if item.final:
-                return
+        answers = upstream.request(outcome.data or request.raw, request.id, headers)
+        async with contextlib.aclosing(answers):  # type: ignore[type-var]
+            async for received in answers:
+                item = received
+                if item.final and hook is not None:
+                    item = replace(item, data=await _apply(hook, item.data))
+                    hook = None
+                yield item
+                if item.final:
+                    return
     except UpstreamError as exc:
         log.warning("upstream failed on %s: %s", request.method, exc)
         failure = error_response(request.id, codes.INTERNAL_ERROR, str(exc))

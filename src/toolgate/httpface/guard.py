@@ -73,7 +73,7 @@ def _accepts(accept: str, media: str) -> bool:
 async def read_body(request: Request, limit: int) -> bytes | Response:
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             return refusal(400, "Bad Request: malformed Content-Length")
         if int(declared) > limit:
             return refusal(413, f"Payload Too Large: the limit is {limit} bytes")

@@ -50,7 +50,7 @@ class Outbox:
     async def stream(self, last_event_id: str | None = None) -> AsyncIterator[tuple[str, bytes]]:
         """(event id, message) pairs: first a replay of what followed `last_event_id`, then new
         messages as they come, until the outbox closes. The reader must set `attached`."""
-        if last_event_id is not None and last_event_id.isdigit():
+        if last_event_id is not None and last_event_id.isascii() and last_event_id.isdigit():
             after = int(last_event_id)
             for number, data in list(self._delivered):
                 if number > after:

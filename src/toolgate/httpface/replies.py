@@ -70,11 +70,12 @@ async def _last_only(
 ) -> Response:
     """A client that accepts no event stream gets the response alone."""
     dropped, last = 1, first
-    async for item in items:
-        if item.final:
-            last = item
-            break
-        dropped += 1
+    async with contextlib.aclosing(items):  # type: ignore[type-var]
+        async for item in items:
+            if item.final:
+                last = item
+                break
+            dropped += 1
     if not last.final:
         return refusal(502, "the upstream ended the exchange without answering")
     log.info("dropped %d message(s) a client accepting only JSON could not receive", dropped)

@@ -96,6 +96,7 @@ async def get(request: Request, server: ServedServer, face: Face) -> Response:
         return refusal(406, "Not Acceptable: the standalone stream is text/event-stream")
     if entry.outbox.attached:
         return refusal(409, "Conflict: this session's standalone stream is already open")
+    entry.outbox.attached = True  # now, so a second GET arriving meanwhile gets 409
     stream = _standalone(entry, request.headers.get("last-event-id"))
     return StreamingResponse(stream, 200, STREAM_HEADERS, EVENT_STREAM)
 
@@ -127,9 +128,10 @@ async def _modern(
     problem = modern_header_problem(message.method, params, request.headers)
     if problem is not None:
         return refusal(400, problem, msg_id=message.id, code=codes.HEADER_MISMATCH)
-    stream = _Stream()
+    listening = message.method == "subscriptions/listen"
+    stream = _Stream() if listening else None
     session = Session(
-        stream,
+        stream or _NOWHERE,
         identity=principal.name if principal else None,
         identity_attributes=principal.attributes if principal else None,
         stateless=True,
@@ -147,17 +149,22 @@ async def _modern(
     items = exchange(message, dispatcher, upstream, params_headers)
     if message.method == "tools/list" and principal is not None:
         items = _private(items)
-    if message.method == "subscriptions/listen":
+    if stream is not None:
         items = _listening(items, server, session, stream)
     return await reply(items, modern=True, stream_ok=accepts_stream(request))
 
 
 async def _private(items: AsyncIterator[UpstreamMessage]) -> AsyncIterator[UpstreamMessage]:
     """A list answered to an identity may differ per identity: no shared cache may keep it."""
-    async for item in items:
-        parsed = parse(item.data) if item.final else None
-        marked = mark_private(parsed.obj) if isinstance(parsed, Message) else None
-        yield item if marked is None else UpstreamMessage(marked, True, item.status, item.event_id)
+    async with contextlib.aclosing(items):  # type: ignore[type-var]
+        async for item in items:
+            parsed = parse(item.data) if item.final else None
+            marked = mark_private(parsed.obj) if isinstance(parsed, Message) else None
+            yield (
+                item
+                if marked is None
+                else UpstreamMessage(marked, True, item.status, item.event_id)
+            )
 
 
 async def _listening(
@@ -190,6 +197,19 @@ async def _listening(
         server.listeners.discard(session)
         scope.cancel()
         stream.close()
+
+
+class _Nowhere:
+    """The endpoint of a one-request session: nothing is ever sent to it but by a listener."""
+
+    async def send(self, data: bytes) -> None:
+        return None
+
+    async def receive(self) -> bytes:  # pragma: no cover - the Endpoint shape; never read so
+        return b""
+
+
+_NOWHERE = _Nowhere()
 
 
 class _Stream:
@@ -244,12 +264,13 @@ async def _close_on_error(
     items: AsyncIterator[UpstreamMessage], server: ServedServer, entry: HttpSession
 ) -> AsyncIterator[UpstreamMessage]:
     """A session whose initialize failed is no session."""
-    async for item in items:
-        if item.final and (item.status or b'"error"' in item.data):
-            parsed = parse(item.data)
-            if not isinstance(parsed, Message) or parsed.is_error:
-                await server.table.close(entry.id)
-        yield item
+    async with contextlib.aclosing(items):  # type: ignore[type-var]
+        async for item in items:
+            if item.final and (item.status or b'"error"' in item.data):
+                parsed = parse(item.data)
+                if not isinstance(parsed, Message) or parsed.is_error:
+                    await server.table.close(entry.id)
+            yield item
 
 
 def _session(
@@ -272,8 +293,9 @@ async def _counted(
     """Keeps the session from being reaped while a request of it is in flight."""
     entry.in_flight += 1
     try:
-        async for item in items:
-            yield item
+        async with contextlib.aclosing(items):  # type: ignore[type-var]
+            async for item in items:
+                yield item
     finally:
         entry.in_flight -= 1
 
@@ -292,7 +314,6 @@ async def deliver_one_way(message: Message, entry: HttpSession) -> Response:
 
 
 async def _standalone(entry: HttpSession, last_event_id: str | None) -> AsyncIterator[bytes]:
-    entry.outbox.attached = True
     try:
         async for event_id, data in entry.outbox.stream(last_event_id):
             yield encode_event(data, event_id=event_id)

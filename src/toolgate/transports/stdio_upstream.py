@@ -48,6 +48,7 @@ class _Exchange:
     send: MemoryObjectSendStream[UpstreamMessage]
     progress_token: object = None
     started: int = 0
+    original_token: object = None  # the client's own progress token, when remapped
 
 
 @dataclass(slots=True)
@@ -96,20 +97,27 @@ class StdioUpstream:
     def request(
         self, data: bytes, request_id: JsonId, headers: Mapping[str, str] | None = None
     ) -> AsyncIterator[UpstreamMessage]:
-        send, receive = anyio.create_memory_object_stream[UpstreamMessage](EXCHANGE_BUFFER)
         wire_id: JsonId = request_id
         payload = data
         parsed = parse(data)
-        token = _progress_token(parsed) if isinstance(parsed, Message) else None
+        token = original_token = _progress_token(parsed) if isinstance(parsed, Message) else None
         if self._remap:
             if not isinstance(parsed, Message):
                 raise UpstreamError("cannot forward a request toolgate cannot read")
             wire_id = f"tg-{next(self._ids)}"
-            payload = encode({**parsed.obj, "id": wire_id})
+            obj = {**parsed.obj, "id": wire_id}
+            if token is not None:  # another client may use the same token: make it unique
+                token = f"{wire_id}-progress"
+                params = dict(obj["params"])
+                params["_meta"] = {**params["_meta"], "progressToken": token}
+                obj["params"] = params
+            payload = encode(obj)
         key = id_key(wire_id)
         if key in self._exchanges:
             raise UpstreamError(f"request id {request_id!r} is already in flight upstream")
+        send, receive = anyio.create_memory_object_stream[UpstreamMessage](EXCHANGE_BUFFER)
         self._exchanges[key] = _Exchange(request_id, send, token, len(self._exchanges))
+        self._exchanges[key].original_token = original_token
         return self._exchange(key, payload, receive)
 
     async def _exchange(
@@ -119,10 +127,12 @@ class StdioUpstream:
         receive: MemoryObjectReceiveStream[UpstreamMessage],
     ) -> AsyncIterator[UpstreamMessage]:
         try:
-            if not self.alive:
-                raise UpstreamError(f"upstream server `{describe(self.child.command)}` has exited")
-            await self.child.send(payload)
             with receive:
+                if not self.alive:
+                    raise UpstreamError(
+                        f"upstream server `{describe(self.child.command)}` has exited"
+                    )
+                await self.child.send(payload)
                 while True:
                     message: UpstreamMessage | None = None
                     with anyio.move_on_after(self._timeout):
@@ -184,7 +194,7 @@ class StdioUpstream:
         if exchange is None:
             await self._to_standalone(line)
             return
-        data = self._restore_subscription(message, exchange) if self._remap else line
+        data = self._restore_related(message, exchange) if self._remap else line
         await _deliver(exchange, UpstreamMessage(data))
 
     def _related(self, message: Message) -> _Exchange | None:
@@ -214,10 +224,23 @@ class StdioUpstream:
         return encode({**message.obj, "id": exchange.original_id})
 
     @staticmethod
-    def _restore_subscription(message: Message, exchange: _Exchange) -> bytes:
-        params: dict[str, Any] = dict(message.obj["params"])
-        params["_meta"] = {**params["_meta"], SUBSCRIPTION_KEY: exchange.original_id}
-        return encode({**message.obj, "params": params})
+    def _restore_related(message: Message, exchange: _Exchange) -> bytes:
+        """Put the client's own subscription id or progress token back where the child saw
+        the gateway's; anything else passes as it came."""
+        raw: Any = message.obj.get("params")
+        if not isinstance(raw, dict):
+            return message.raw
+        params: dict[str, Any] = dict(raw)
+        meta = params.get("_meta")
+        changed = False
+        if isinstance(meta, dict) and SUBSCRIPTION_KEY in meta:
+            params["_meta"] = {**meta, SUBSCRIPTION_KEY: exchange.original_id}
+            changed = True
+        token = params.get("progressToken")
+        if exchange.original_token is not None and token == exchange.progress_token:
+            params["progressToken"] = exchange.original_token
+            changed = True
+        return encode({**message.obj, "params": params}) if changed else message.raw
 
 
 async def _deliver(exchange: _Exchange, message: UpstreamMessage) -> None:
