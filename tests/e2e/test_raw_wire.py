@@ -126,7 +126,10 @@ async def test_a_denied_call_gets_the_denial_and_never_reaches_the_server(
     assert event["outcome"] == "denied"
     assert event["decision_id"] == decision["id"]
     assert event["arg_keys"] == ["a", "b"]
-    assert "500" not in orjson.dumps(event).decode()
+    assert "args" not in event
+    hashes = ("args_hash", "prev", "decision_id", "session", "policy_revision")
+    readable = {key: value for key, value in event.items() if key not in hashes}
+    assert "500" not in orjson.dumps(readable).decode()  # (a hex hash may contain it by chance)
 
 
 async def test_a_modern_era_client_gets_modern_answers_through_the_gateway(

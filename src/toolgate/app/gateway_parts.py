@@ -3,6 +3,8 @@ each server's upstream factory, and the audit redactor."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import anyio
 from anyio.abc import TaskGroup
 
@@ -11,8 +13,10 @@ from toolgate.audit.redact import Redactor
 from toolgate.clock import Clock
 from toolgate.identity.grant_auth import GrantAuthenticator
 from toolgate.identity.grants import GrantStore
-from toolgate.identity.oauth import JwksCache, OAuthAuthenticator, OAuthSettings
 from toolgate.identity.principal import Authenticator, Principal, Refusal
+
+if TYPE_CHECKING:
+    from toolgate.identity.oauth import OAuthSettings
 from toolgate.identity.resource_metadata import metadata_url
 from toolgate.transports.http_upstream import HttpUpstream
 from toolgate.transports.stdio_upstream import StdioUpstreams
@@ -28,6 +32,9 @@ def redactor_for(audit: AuditConfig) -> Redactor | None:
 
 
 def oauth_settings(oauth: OAuthConfig) -> OAuthSettings:
+    # imported here: JWT and crypto libraries load only when OAuth is configured
+    from toolgate.identity.oauth import OAuthSettings  # noqa: PLC0415
+
     return OAuthSettings(
         issuer=oauth.issuer,
         audience=oauth.audience,
@@ -49,6 +56,8 @@ def make_authenticator(config: GatewayConfig, clock: Clock) -> Authenticator | N
         grants = GrantAuthenticator(GrantStore(auth.grants_db, clock=clock), clock, metadata)
     oauth = None
     if auth.oauth is not None:
+        from toolgate.identity.oauth import JwksCache, OAuthAuthenticator  # noqa: PLC0415
+
         settings = oauth_settings(auth.oauth)
         oauth = OAuthAuthenticator(settings, JwksCache(settings, clock), clock, metadata)
     if grants is not None and oauth is not None:

@@ -30,10 +30,8 @@ from toolgate.interceptors.surfaces import SurfaceGuard
 from toolgate.pipeline.relay import Relay, RelayLimits
 from toolgate.pipeline.types import Interceptor
 from toolgate.quota.ledger import Ledger
-from toolgate.transports.http_upstream import HttpUpstream
 from toolgate.transports.own_stdio import OwnStdio
 from toolgate.transports.stdio_child import StdioChild, exit_status
-from toolgate.transports.upstream_endpoint import UpstreamEndpoint
 
 log = logging.getLogger("toolgate")
 
@@ -143,6 +141,10 @@ def _interceptors(
 
 async def _relay_to_url(settings: RunSettings, interceptors: list[Interceptor]) -> int:
     """The stdio face in front of a remote server (`--upstream URL`); 0 when the client ends."""
+    # imported here: a gateway in front of a command never loads the HTTP client
+    from toolgate.transports.http_upstream import HttpUpstream  # noqa: PLC0415
+    from toolgate.transports.upstream_endpoint import UpstreamEndpoint  # noqa: PLC0415
+
     assert settings.upstream_url is not None
     remote = HttpUpstream(
         settings.upstream_url,

@@ -48,6 +48,7 @@ async def serve(
         log_level=log_level,
         timeout_graceful_shutdown=max(1, int(grace_seconds)),
         lifespan="on",
+        http="httptools",
         access_log=log_level == "debug",
         server_header=False,
     )
