@@ -92,7 +92,7 @@ BY_LABEL = (
 LISTING = (
     "SELECT id, server, label, policy, attributes, created, expires, revoked, rotated_to "
     "FROM grants WHERE (?1 IS NULL OR server = ?1) AND (?2 OR revoked IS NULL) "
-    "ORDER BY created, id"
+    "ORDER BY created, rowid"
 )
 LIVE = (
     "SELECT id, server, label, policy, attributes, created, expires, revoked, rotated_to, "
