@@ -17,7 +17,7 @@ from toolgate.httpface.guard import accepts_stream, header_problem, post_problem
 from toolgate.httpface.replies import EVENT_STREAM, STREAM_HEADERS, refusal
 from toolgate.httpface.served import Face, ServedServer
 from toolgate.httpface.sessions import HttpSession, SessionLimitError
-from toolgate.httpface.streamable import deliver_one_way
+from toolgate.httpface.streamable import deliver_one_way, find_session
 from toolgate.jsonrpc.message import Invalid, Kind, Message, parse
 from toolgate.transports.sse import encode_event
 
@@ -65,11 +65,9 @@ async def post_message(request: Request, server: ServedServer, face: Face) -> Re
     session_id = request.query_params.get("session_id") or request.query_params.get("sessionId")
     if not session_id:
         return refusal(400, "Bad Request: the session_id query parameter is required")
-    entry = server.table.get(session_id)
-    if entry is None:
-        return refusal(404, "Session not found")
-    if not entry.owned_by(principal):
-        return refusal(403, "Forbidden: this session belongs to another identity")
+    entry = find_session(server, session_id, principal)
+    if isinstance(entry, Response):
+        return entry
     body = await read_body(request, face.limits.max_body_bytes)
     if isinstance(body, Response):
         return body

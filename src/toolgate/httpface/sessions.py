@@ -40,13 +40,23 @@ class HttpSession:
     last_used: float
     in_flight: int = 0
     closed: bool = False
-    done: anyio.Event = field(default_factory=anyio.Event)
+    done: anyio.Event = field(default_factory=anyio.Event)  # set when the session ends
 
     def owned_by(self, principal: Principal | None) -> bool:
         mine, theirs = self.principal, principal
         if mine is None or theirs is None:
             return mine is theirs
         return (mine.name, mine.grant_id) == (theirs.name, theirs.grant_id)
+
+
+def _end(entry: HttpSession) -> bool:
+    """Mark a session ended and close its stream; False when it already was."""
+    if entry.closed:
+        return False
+    entry.closed = True
+    entry.outbox.close()
+    entry.done.set()
+    return True
 
 
 class SessionLimitError(Exception):
@@ -137,11 +147,8 @@ class SessionTable:
         """End a session now; its upstream is closed in the background (a stdio child may take
         seconds to exit), so the client's DELETE is answered at once."""
         entry = self._sessions.pop(session_id, None)
-        if entry is None:
+        if entry is None or not _end(entry):
             return False
-        entry.closed = True
-        entry.outbox.close()
-        entry.done.set()
         if self._tg is not None:
             self._tg.start_soon(self._release, entry)
         else:
@@ -149,12 +156,8 @@ class SessionTable:
         return True
 
     async def _close(self, entry: HttpSession) -> None:
-        if entry.closed:
-            return
-        entry.closed = True
-        entry.outbox.close()
-        entry.done.set()
-        await self._release(entry)
+        if _end(entry):
+            await self._release(entry)
 
     async def _release(self, entry: HttpSession) -> None:
         with anyio.CancelScope(shield=True):

@@ -279,6 +279,14 @@ def _session(
     session_id = request.headers.get(SESSION_HEADER.lower())
     if session_id is None:
         return refusal(400, "Bad Request: Mcp-Session-Id header is required")
+    return find_session(server, session_id, principal)
+
+
+def find_session(
+    server: ServedServer, session_id: str, principal: Principal | None
+) -> HttpSession | Response:
+    """The live session `session_id` of `principal`: 404 when there is none, 403 when it is
+    another identity's."""
     entry = server.table.get(session_id)
     if entry is None:
         return refusal(404, "Session not found")

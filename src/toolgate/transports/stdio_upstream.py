@@ -46,8 +46,7 @@ SESSION_EXIT_GRACE = 1.0  # seconds a session's child gets to exit, then SIGTERM
 class _Exchange:
     original_id: JsonId
     send: MemoryObjectSendStream[UpstreamMessage]
-    progress_token: object = None
-    started: int = 0
+    progress_token: object = None  # the token as the child sees it
     original_token: object = None  # the client's own progress token, when remapped
 
 
@@ -116,8 +115,7 @@ class StdioUpstream:
         if key in self._exchanges:
             raise UpstreamError(f"request id {request_id!r} is already in flight upstream")
         send, receive = anyio.create_memory_object_stream[UpstreamMessage](EXCHANGE_BUFFER)
-        self._exchanges[key] = _Exchange(request_id, send, token, len(self._exchanges))
-        self._exchanges[key].original_token = original_token
+        self._exchanges[key] = _Exchange(request_id, send, token, original_token)
         return self._exchange(key, payload, receive)
 
     async def _exchange(
