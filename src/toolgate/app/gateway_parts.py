@@ -8,8 +8,7 @@ from typing import TYPE_CHECKING
 import anyio
 from anyio.abc import TaskGroup
 
-from toolgate.app.gateway_config import AuditConfig, GatewayConfig, OAuthConfig, ServerConfig
-from toolgate.audit.redact import Redactor
+from toolgate.app.gateway_config import GatewayConfig, OAuthConfig, ServerConfig
 from toolgate.clock import Clock
 from toolgate.identity.grant_auth import GrantAuthenticator
 from toolgate.identity.grants import GrantStore
@@ -23,12 +22,6 @@ from toolgate.transports.stdio_upstream import StdioUpstreams
 from toolgate.transports.upstream import UpstreamFactory, UpstreamSession
 
 GRANT_TOKEN_PREFIX = "Bearer tg_"  # noqa: S105 - the grant token format, not a secret
-
-
-def redactor_for(audit: AuditConfig) -> Redactor | None:
-    if not audit.include_args:
-        return None  # argument values never reach the log
-    return Redactor.build(audit.redact_paths, audit.redact_patterns)
 
 
 def oauth_settings(oauth: OAuthConfig) -> OAuthSettings:

@@ -25,8 +25,8 @@ from toolgate.app.gateway_parts import (
     make_authenticator,
     make_upstreams,
     oauth_settings,
-    redactor_for,
 )
+from toolgate.app.policy_chain import audit_redactor, policy_chain
 from toolgate.audit.chain import load_chain_key
 from toolgate.audit.fanout import open_sinks, parse_sink_spec
 from toolgate.audit.recorder import AuditRecorder
@@ -49,9 +49,7 @@ from toolgate.identity.resource_metadata import (
 )
 from toolgate.interceptors.enforcement import EnforcementSettings, PolicyEnforcer
 from toolgate.interceptors.list_changes import ListChangeAnnouncer
-from toolgate.interceptors.pinning import PinGuard
 from toolgate.interceptors.policy_source import POLL_SECONDS, PolicySource
-from toolgate.interceptors.surfaces import SurfaceGuard
 from toolgate.pipeline.session import Session
 from toolgate.pipeline.types import Interceptor
 from toolgate.quota.ledger import Ledger
@@ -99,13 +97,9 @@ class _ServerParts:
             )
         )
         settings = EnforcementSettings(salt=self.salt, fail_open=self.fail_open)
-        enforcer = PolicyEnforcer(source, self.ledger, self.recorder, clock, settings)
-        interceptors = (
-            PinGuard(source, self.keeper, self.recorder, clock),
-            enforcer,
-            SurfaceGuard(source, self.recorder, clock),
-        )
-        chain = _Chain(source, enforcer, interceptors)
+        built = policy_chain(source, self.ledger, self.recorder, self.keeper, clock, settings)
+        enforcer = built.enforcer
+        chain = _Chain(source, enforcer, built.interceptors)
         self.chains[policy] = chain
         announcer = ListChangeAnnouncer(source, enforcer, self._live_sessions)
         if self.table is not None and self.table.bound:
@@ -189,7 +183,9 @@ async def _server_parts(
     recorder = AuditRecorder(
         sink,
         clock,
-        redactor=redactor_for(config.audit),
+        redactor=audit_redactor(
+            config.audit.include_args, config.audit.redact_paths, config.audit.redact_patterns
+        ),
         store_url=config.state.dsn,
         fail_mode=config.state.fail_mode,
         server=server.name,

@@ -13,22 +13,19 @@ import anyio
 
 from toolgate import __version__
 from toolgate.app.counter_store import open_counter_store, prepare_counter_store, window_clock
+from toolgate.app.policy_chain import PolicyChain, audit_redactor, policy_chain
 from toolgate.app.settings import RunSettings
 from toolgate.audit.chain import load_chain_key
 from toolgate.audit.fanout import open_sinks, parse_sink_spec
 from toolgate.audit.recorder import AuditRecorder
-from toolgate.audit.redact import Redactor
 from toolgate.audit.sink import load_or_create_salt
 from toolgate.catalog.pins_file import PinFile, pin_path
 from toolgate.catalog.pins_keeper import PinKeeper
 from toolgate.clock import SystemClock
-from toolgate.interceptors.enforcement import EnforcementSettings, PolicyEnforcer
+from toolgate.interceptors.enforcement import EnforcementSettings
 from toolgate.interceptors.list_changes import ListChangeAnnouncer
-from toolgate.interceptors.pinning import PinGuard
 from toolgate.interceptors.policy_source import POLL_SECONDS, PolicySource
-from toolgate.interceptors.surfaces import SurfaceGuard
 from toolgate.pipeline.relay import Relay, RelayLimits
-from toolgate.pipeline.types import Interceptor
 from toolgate.quota.ledger import Ledger
 from toolgate.transports.own_stdio import OwnStdio
 from toolgate.transports.stdio_child import StdioChild, exit_status
@@ -61,7 +58,11 @@ async def run_stdio_gateway(settings: RunSettings) -> int:
     recorder = AuditRecorder(
         sink,
         clock,
-        redactor=_redactor(settings),
+        redactor=audit_redactor(
+            settings.audit_include_args,
+            settings.audit_redact_paths,
+            settings.audit_redact_patterns,
+        ),
         store_url=settings.counter_store_url,
         fail_mode=settings.state_fail_mode,
     )
@@ -88,22 +89,20 @@ async def run_stdio_gateway(settings: RunSettings) -> int:
         if settings.upstream_url is not None:
             await prepare_counter_store(store)
             status = await _relay_to_url(
-                settings, _interceptors(settings, source, ledger, recorder, keeper, salt)
+                settings, _chain(settings, source, ledger, recorder, keeper, salt)
             )
             return status
         child = await StdioChild.start(settings.command)
         await prepare_counter_store(store)
-        interceptors = _interceptors(settings, source, ledger, recorder, keeper, salt)
-        enforcer = interceptors[1]
-        assert isinstance(enforcer, PolicyEnforcer)
+        chain = _chain(settings, source, ledger, recorder, keeper, salt)
         relay = Relay(
             OwnStdio(),
             child,
-            interceptors,
+            chain.interceptors,
             limits=RelayLimits(max_line=settings.max_line),
             advertise_tools_list_changed=True,
         )
-        announcer = ListChangeAnnouncer(source, enforcer, relay.session)
+        announcer = ListChangeAnnouncer(source, chain.enforcer, relay.session)
         async with anyio.create_task_group() as tg:
             tg.start_soon(_forward_signals, child)
             tg.start_soon(_watch, source, recorder)
@@ -120,26 +119,21 @@ async def run_stdio_gateway(settings: RunSettings) -> int:
         await store.aclose()
 
 
-def _interceptors(
+def _chain(
     settings: RunSettings,
     source: PolicySource,
     ledger: Ledger,
     recorder: AuditRecorder,
     keeper: PinKeeper,
     salt: bytes,
-) -> list[Interceptor]:
-    clock = SystemClock()
+) -> PolicyChain:
     enforcement = EnforcementSettings(
         identity=settings.identity, salt=salt, fail_open=settings.state_fail_mode == "open"
     )
-    return [
-        PinGuard(source, keeper, recorder, clock, settings.identity),
-        PolicyEnforcer(source, ledger, recorder, clock, enforcement),
-        SurfaceGuard(source, recorder, clock, settings.identity),
-    ]
+    return policy_chain(source, ledger, recorder, keeper, SystemClock(), enforcement)
 
 
-async def _relay_to_url(settings: RunSettings, interceptors: list[Interceptor]) -> int:
+async def _relay_to_url(settings: RunSettings, chain: PolicyChain) -> int:
     """The stdio face in front of a remote server (`--upstream URL`); 0 when the client ends."""
     # imported here: a gateway in front of a command never loads the HTTP client
     from toolgate.transports.http_upstream import HttpUpstream  # noqa: PLC0415
@@ -155,24 +149,17 @@ async def _relay_to_url(settings: RunSettings, interceptors: list[Interceptor]) 
         relay = Relay(
             OwnStdio(),
             upstream,
-            interceptors,
+            chain.interceptors,
             limits=RelayLimits(max_line=settings.max_line),
             advertise_tools_list_changed=True,
         )
-        source = interceptors[1]
-        assert isinstance(source, PolicyEnforcer)
-        announcer = ListChangeAnnouncer(source.source, source, relay.session)
+        enforcer = chain.enforcer
+        announcer = ListChangeAnnouncer(enforcer.source, enforcer, relay.session)
         async with anyio.create_task_group() as tg:
             tg.start_soon(announcer.run)
             await relay.run(on_client_eof=upstream.aclose)
             tg.cancel_scope.cancel()
     return 0
-
-
-def _redactor(settings: RunSettings) -> Redactor | None:
-    if not settings.audit_include_args:
-        return None  # argument values never reach the log
-    return Redactor.build(settings.audit_redact_paths, settings.audit_redact_patterns)
 
 
 async def _watch(source: PolicySource, recorder: AuditRecorder) -> None:

@@ -16,7 +16,7 @@ from dataclasses import replace
 from toolgate.errors import UpstreamError
 from toolgate.jsonrpc import codes
 from toolgate.jsonrpc.message import Message, error_response, parse
-from toolgate.pipeline.dispatch import Dispatcher
+from toolgate.pipeline.dispatch import Dispatcher, apply_hook
 from toolgate.pipeline.types import Respond, ResponseHook
 from toolgate.transports.upstream import UpstreamMessage, UpstreamSession
 
@@ -56,11 +56,4 @@ async def exchange(
 
 async def _apply(hook: ResponseHook, data: bytes) -> bytes:
     message = parse(data)
-    if not isinstance(message, Message):
-        return data
-    try:
-        replacement = await hook(message)
-    except Exception:
-        log.exception("response hook failed; forwarding the upstream's response")
-        return data
-    return replacement or data
+    return await apply_hook(hook, message) if isinstance(message, Message) else data

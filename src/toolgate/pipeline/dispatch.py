@@ -15,7 +15,7 @@ from toolgate.jsonrpc import codes
 from toolgate.jsonrpc.message import JsonId, Message, error_response
 from toolgate.pipeline.handshake import HandshakeTracker
 from toolgate.pipeline.session import Session
-from toolgate.pipeline.types import Forward, Interceptor, Next, Outcome, Respond
+from toolgate.pipeline.types import Forward, Interceptor, Next, Outcome, Respond, ResponseHook
 
 log = logging.getLogger("toolgate.relay")
 
@@ -70,6 +70,17 @@ class Dispatcher:
         if isinstance(outcome, Respond):
             self.session.remember_answered(request.id)
         return outcome
+
+
+async def apply_hook(hook: ResponseHook, response: Message) -> bytes:
+    """The bytes to send the client for `response`: what its hook replaced it with, or its own
+    bytes (also when the hook fails: the upstream's answer is never lost)."""
+    try:
+        replacement = await hook(response)
+    except Exception:
+        log.exception("response hook failed; forwarding the upstream's response")
+        return response.raw
+    return replacement or response.raw
 
 
 async def _forward_unchanged(_: Message) -> Outcome:

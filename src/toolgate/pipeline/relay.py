@@ -20,7 +20,7 @@ import anyio
 from toolgate.errors import UpstreamError
 from toolgate.jsonrpc import codes
 from toolgate.jsonrpc.message import Invalid, JsonId, Kind, Message, error_response, id_key, parse
-from toolgate.pipeline.dispatch import Dispatcher
+from toolgate.pipeline.dispatch import Dispatcher, apply_hook
 from toolgate.pipeline.session import Session
 from toolgate.pipeline.types import Endpoint, Forward, Interceptor, ResponseHook
 from toolgate.transports.lines import Oversized, iter_lines
@@ -165,12 +165,7 @@ class Relay:
         ):
             hook = self._pending.pop(id_key(message.id), None)
             if hook is not None:
-                try:
-                    replacement = await hook(message)
-                except Exception:
-                    log.exception("response hook failed; forwarding the upstream's response")
-                    replacement = None
-                await self.client.send(replacement or line)
+                await self.client.send(await apply_hook(hook, message))
                 return
         await self.client.send(line)
 

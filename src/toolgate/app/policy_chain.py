@@ -1,0 +1,55 @@
+"""The interceptors every gateway face puts a policy to work with, in their order: tool pins,
+then the policy on tools/call and tools/list, then resources and prompts. One place builds
+them for `toolgate run` and `toolgate serve` alike."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from toolgate.audit.recorder import AuditRecorder
+from toolgate.audit.redact import Redactor
+from toolgate.catalog.pins_keeper import PinKeeper
+from toolgate.clock import Clock
+from toolgate.interceptors.enforcement import EnforcementSettings, PolicyEnforcer
+from toolgate.interceptors.pinning import PinGuard
+from toolgate.interceptors.policy_source import PolicySource
+from toolgate.interceptors.surfaces import SurfaceGuard
+from toolgate.pipeline.types import Interceptor
+from toolgate.quota.ledger import Ledger
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyChain:
+    enforcer: PolicyEnforcer
+    interceptors: tuple[Interceptor, ...]
+
+
+def policy_chain(
+    source: PolicySource,
+    ledger: Ledger,
+    recorder: AuditRecorder,
+    keeper: PinKeeper,
+    clock: Clock,
+    settings: EnforcementSettings,
+) -> PolicyChain:
+    """`settings.identity` is the gateway's own caller name (stdio); an HTTP session's
+    identity, when it has one, takes its place call by call."""
+    enforcer = PolicyEnforcer(source, ledger, recorder, clock, settings)
+    return PolicyChain(
+        enforcer,
+        (
+            PinGuard(source, keeper, recorder, clock, settings.identity),
+            enforcer,
+            SurfaceGuard(source, recorder, clock, settings.identity),
+        ),
+    )
+
+
+def audit_redactor(
+    include_args: bool, paths: Sequence[str], patterns: Sequence[str]
+) -> Redactor | None:
+    """What masks argument values in the log, or None when values are not logged at all."""
+    if not include_args:
+        return None
+    return Redactor.build(paths, patterns)
