@@ -42,6 +42,29 @@ def test_different_servers_get_different_counter_namespaces() -> None:
         ([], {}, "no upstream server"),
         (["srv"], {"max_line": 10}, "at least"),
         (["srv"], {"namespace": "  "}, "must not be empty"),
+        (["srv"], {"upstream_url": "http://127.0.0.1:1/mcp"}, "either as a command"),
+        (["srv"], {"upstream_headers": ["X-Key: 1"]}, "applies to an --upstream URL"),
+        ([], {"upstream_url": "ftp://host/mcp"}, "http"),
+        ([], {"upstream_url": "http://user:pw@host/mcp"}, "credentials"),
+        ([], {"upstream_url": "not a url"}, "URL|url"),
+        (
+            [],
+            {"upstream_url": "http://127.0.0.1:1/mcp", "upstream_transport": "pigeon"},
+            "--transport",
+        ),
+        (
+            [],
+            {"upstream_url": "http://127.0.0.1:1/mcp", "upstream_headers": ["no colon"]},
+            "Name: value",
+        ),
+        (
+            [],
+            {
+                "upstream_url": "http://127.0.0.1:1/mcp",
+                "upstream_headers": ["X-K: ${TG_UNSET_VAR_X}"],
+            },
+            "not set",
+        ),
     ],
 )
 def test_bad_settings_are_refused_with_a_clear_message(
@@ -55,6 +78,14 @@ def test_settings_survive_the_handover_to_the_gateway_process_unchanged() -> Non
     original = settings(["srv", "--flag", "ünï"], namespace="fleet", log_level="INFO")
     assert type(original).from_json(original.to_json()) == original
     assert original.log_level == "info"
+
+
+def test_remote_upstream_settings_survive_the_handover_and_count_apart_per_url() -> None:
+    remote = settings([], upstream_url="https://mcp.example/mcp", upstream_headers=["X-Key: k1"])
+    assert type(remote).from_json(remote.to_json()) == remote
+    assert remote.upstream_headers == (("X-Key", "k1"),)
+    other = settings([], upstream_url="https://other.example/mcp")
+    assert remote.counter_namespace != other.counter_namespace
 
 
 @pytest.mark.parametrize("text", ["", "not json", "[]", '{"policy": 1}', '{"command": null}'])
