@@ -1,0 +1,1 @@
+"""Human approval of risky calls: fingerprints, in-band request state, notifications."""
