@@ -140,6 +140,24 @@ class AggregateConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """Prometheus metrics (`metrics:`, see docs/observability.md): `/metrics` on the gateway's
+    own listener, or only on `listen` when that is given."""
+
+    enabled: bool = False
+    listen: ListenAddress | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TracingConfig:
+    """OpenTelemetry traces (`tracing:`) exported over OTLP/HTTP."""
+
+    enabled: bool = False
+    otlp_endpoint: str | None = None  # the traces URL; None: from OTEL_EXPORTER_OTLP_* variables
+    service_name: str = "toolgate"
+
+
+@dataclass(frozen=True, slots=True)
 class ServerConfig:
     """One upstream MCP server: a child process (`command`) or an HTTP endpoint (`url`)."""
 
@@ -172,6 +190,8 @@ class GatewayConfig:
     log_level: str = "info"
     source: Path | None = None  # the gateway file; None when built from flags
     warnings: tuple[LocatedError, ...] = ()  # e.g. a literal credential in the file
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
+    tracing: TracingConfig = field(default_factory=TracingConfig)
 
     @property
     def state_dir(self) -> Path:

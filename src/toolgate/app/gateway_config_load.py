@@ -30,6 +30,7 @@ from toolgate.app.gateway_config import (
     default_home,
 )
 from toolgate.app.gateway_config_fields import Secrets, checked, path_field, strings
+from toolgate.app.gateway_config_observability import read_metrics, read_tracing
 from toolgate.app.gateway_config_sections import (
     AUDIT_KEYS,
     AUTH_KEYS,
@@ -62,6 +63,8 @@ TOP_KEYS: Final = (
     "http",
     "aggregate",
     "servers",
+    "metrics",
+    "tracing",
 )
 AGGREGATE_KEYS: Final = ("path", "servers", "separator")
 
@@ -144,12 +147,15 @@ class _Compiler:
         servers_node = fields.mapping("servers", required=True)
         servers = reader.read(servers_node) if servers_node is not None else {}
         aggregate = self._aggregate(fields, reader)
+        metrics = read_metrics(fields, self.issues)
+        tracing = read_tracing(fields, self.issues, self.environ)
         if listen is not None and http is not None and auth is not None:
             self._exposure(listen, listen_node, http, auth)
         errors = self.issues.sorted() + reader.policy_errors
         if errors:
             raise GatewayConfigError(errors)
         assert listen and state and audit and auth and http and log_level  # no errors: all read
+        assert metrics is not None and tracing is not None
         return GatewayConfig(
             listen=listen,
             home=home,
@@ -159,6 +165,8 @@ class _Compiler:
             http=http,
             servers=_in_order(servers, reader),
             aggregate=aggregate,
+            metrics=metrics,
+            tracing=tracing,
             log_level=log_level,
             source=source.resolve(),
             warnings=tuple(

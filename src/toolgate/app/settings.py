@@ -13,6 +13,7 @@ import orjson
 from toolgate.app.gateway_config import TRANSPORTS
 from toolgate.app.gateway_config_single import parse_header_flags
 from toolgate.app.gateway_config_values import check_upstream_url
+from toolgate.app.observability import check_observability
 from toolgate.app.paths import default_audit_log, default_state_dir
 from toolgate.audit.fanout import parse_sink_spec
 from toolgate.audit.redact import Redactor
@@ -51,6 +52,9 @@ class RunSettings:
     upstream_url: str | None = None  # --upstream URL: a remote server instead of a command
     upstream_headers: tuple[tuple[str, str], ...] = ()  # resolved --header values
     upstream_transport: str = "auto"  # --transport auto|streamable|sse
+    metrics_listen: str | None = None  # --metrics-listen HOST:PORT: serve /metrics there
+    otel_endpoint: str | None = None  # --otel-endpoint: the OTLP/HTTP traces URL
+    otel: bool = False  # --otel: traces to the collector OTEL_EXPORTER_OTLP_* names
 
     def to_json(self) -> str:
         return orjson.dumps(
@@ -75,6 +79,9 @@ class RunSettings:
                 "upstream_url": self.upstream_url,
                 "upstream_headers": [list(pair) for pair in self.upstream_headers],
                 "upstream_transport": self.upstream_transport,
+                "metrics_listen": self.metrics_listen,
+                "otel_endpoint": self.otel_endpoint,
+                "otel": self.otel,
             }
         ).decode()
 
@@ -105,6 +112,9 @@ class RunSettings:
                     (str(name), str(value)) for name, value in data.get("upstream_headers", ())
                 ),
                 upstream_transport=str(data.get("upstream_transport", "auto")),
+                metrics_listen=data.get("metrics_listen"),
+                otel_endpoint=data.get("otel_endpoint"),
+                otel=bool(data.get("otel", False)),
             )
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"unreadable gateway settings: {exc}") from None
@@ -146,8 +156,12 @@ def resolve_run_settings(
     upstream_url: str | None = None,
     upstream_headers: Sequence[str] = (),
     upstream_transport: str = "auto",
+    metrics_listen: str | None = None,
+    otel_endpoint: str | None = None,
+    otel: bool = False,
 ) -> RunSettings:
     _check_upstream(command, upstream_url, upstream_headers, upstream_transport)
+    otel_endpoint = check_observability(metrics_listen, otel_endpoint, otel, os.environ)
     headers = parse_header_flags(upstream_headers, os.environ)
     if max_line is not None and max_line < MIN_MAX_LINE:
         raise ConfigError(f"--max-line-bytes must be at least {MIN_MAX_LINE}, got {max_line}")
@@ -185,6 +199,9 @@ def resolve_run_settings(
         upstream_url=upstream_url,
         upstream_headers=tuple(headers.items()),
         upstream_transport=upstream_transport,
+        metrics_listen=metrics_listen,
+        otel_endpoint=otel_endpoint,
+        otel=otel,
     )
 
 
