@@ -16,6 +16,7 @@ from tests.interceptors.rig import ListSink, Rig, answer
 
 from toolgate.audit.event import (
     EVENT_TYPES,
+    ApprovalEvent,
     DecisionEvent,
     PinEvent,
     PolicyLoadEvent,
@@ -119,6 +120,22 @@ def samples() -> list[AuditRecord]:
         ShutdownEvent(ts, "tg_1", 0, {"allowed": 2}, 1, 1, 0),
         PolicyLoadEvent(ts, "tg_1", "reload", False, "p.yaml", None, "abc", ["p.yaml:1:1: x"]),
         StoreFailureEvent(ts, "tg_1", "reserve", "refused", "redis://***@h", "closed", None),
+        ApprovalEvent(
+            ts,
+            "tg_1",
+            "apr_0123456789abcdef",
+            "approved",
+            "queue",
+            "pay",
+            "tools.pay.rules[0]",
+            "abc",
+            "bot",
+            None,
+            "dec_1",
+            "alice",
+            "looks fine",
+            server_name="exchange",
+        ),
     ]
 
 

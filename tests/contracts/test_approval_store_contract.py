@@ -549,13 +549,16 @@ async def test_wait_wakes_when_the_approval_is_resolved_meanwhile(
     approval = await open_one(approvals, clock)
     results: list[Approval | None] = []
 
+    waiting = anyio.Event()
+
     async def waiter() -> None:
+        waiting.set()
         results.append(await approvals.wait(approval.id, timeout=3600, now=clock.now()))
 
     with anyio.fail_after(BOUND):
         async with anyio.create_task_group() as tg:
             tg.start_soon(waiter)
-            await anyio.wait_all_tasks_blocked()
+            await waiting.wait()  # resolved while (or just before) it waits: either way it wakes
             await approvals.resolve(
                 approval.id, approve=True, by="alice", reason="ok", now=clock.now()
             )
@@ -569,14 +572,20 @@ async def test_several_waiters_on_one_approval_all_wake(
     approval = await open_one(approvals, clock)
     results: list[Approval | None] = []
 
+    started: list[None] = []
+    all_waiting = anyio.Event()
+
     async def waiter() -> None:
+        started.append(None)
+        if len(started) == 3:
+            all_waiting.set()
         results.append(await approvals.wait(approval.id, timeout=3600, now=clock.now()))
 
     with anyio.fail_after(BOUND):
         async with anyio.create_task_group() as tg:
             for _ in range(3):
                 tg.start_soon(waiter)
-            await anyio.wait_all_tasks_blocked()
+            await all_waiting.wait()
             await approvals.resolve(
                 approval.id, approve=False, by="alice", reason=None, now=clock.now()
             )

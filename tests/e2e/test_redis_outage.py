@@ -10,8 +10,17 @@ from typing import Any
 import anyio
 import pytest
 
+from tests.audit.test_event_kinds import schema_errors
 from tests.conftest import RedisServer, free_port, stop_redis
-from tests.e2e.support import WAIT, RawClient, audit_events, raw_client, stub_server, toolgate
+from tests.e2e.support import (
+    WAIT,
+    RawClient,
+    all_audit_events,
+    audit_events,
+    raw_client,
+    stub_server,
+    toolgate,
+)
 from tests.stores.test_redis_faults import start_persistent_redis
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
@@ -100,6 +109,14 @@ async def test_a_gateway_denies_counted_calls_while_redis_is_down_and_resumes_wh
     denials = [e for e in audit_events(tmp_path) if e.get("outcome") == "error"]
     assert len(denials) >= 3  # one more per poll while Redis was coming back
     assert all("counter store is unavailable" in e["message"] for e in denials)
+    failures = [e for e in all_audit_events(tmp_path) if e["type"] == "store_failure"]
+    assert failures, "every failed store operation is an audit event"
+    for failure in failures:
+        assert schema_errors(failure) == [], failure
+        assert failure["fail_mode"] == "closed" and failure["operation"] in ("snapshot", "reserve")
+        assert str(port) in failure["store_url"]
+    denied_ids = {e["decision_id"] for e in denials}
+    assert {f["decision_id"] for f in failures} <= denied_ids
 
 
 async def test_in_fail_open_mode_counted_calls_pass_while_redis_is_down_and_are_marked(

@@ -143,13 +143,16 @@ async def test_a_wait_on_one_replica_wakes_when_another_resolves(
     approval, _ = await gateway.request(ask(), dedupe_seconds=None, now=clock.now())
     results: list[Approval | None] = []
 
+    waiting = anyio.Event()
+
     async def waiter() -> None:
+        waiting.set()
         results.append(await gateway.wait(approval.id, timeout=3600, now=clock.now()))
 
     with anyio.fail_after(BOUND):
         async with anyio.create_task_group() as tg:
             tg.start_soon(waiter)
-            await anyio.wait_all_tasks_blocked()
+            await waiting.wait()  # resolved while (or just before) it waits
             await other.resolve(approval.id, approve=True, by="ops", reason="ok", now=clock.now())
     [got] = results
     assert got is not None and got.status is ApprovalStatus.APPROVED

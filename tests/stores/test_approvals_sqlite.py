@@ -189,13 +189,16 @@ async def test_a_wait_wakes_when_another_store_object_resolves_the_approval(
         approval, _ = await gateway.request(ask(), dedupe_seconds=None, now=clock.now())
         results: list[Approval | None] = []
 
+        waiting = anyio.Event()
+
         async def waiter() -> None:
+            waiting.set()
             results.append(await gateway.wait(approval.id, timeout=3600, now=clock.now()))
 
         with anyio.fail_after(BOUND):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(waiter)
-                await anyio.wait_all_tasks_blocked()
+                await waiting.wait()  # resolved while (or just before) it waits
                 await cli.resolve(
                     approval.id, approve=False, by="ops", reason="no", now=clock.now()
                 )
@@ -230,7 +233,10 @@ async def test_a_wait_wakes_when_another_process_resolves_the_approval(
         argv = [sys.executable, "-c", RESOLVER, str(path), approval.id, repr(clock.now())]
         results: list[Approval | None] = []
 
+        waiting = anyio.Event()
+
         async def waiter() -> None:
+            waiting.set()
             results.append(await gateway.wait(approval.id, timeout=3600, now=clock.now()))
 
         with anyio.fail_after(BOUND):

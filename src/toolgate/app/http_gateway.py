@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 
 from toolgate import __version__
+from toolgate.app.approval_parts import ApprovalParts, check_webhook_secrets
 from toolgate.app.counter_store import open_counter_store, prepare_counter_store, window_clock
 from toolgate.app.gateway_config import GatewayConfig, HttpLimits, ServerConfig
 from toolgate.app.gateway_parts import (
@@ -26,6 +27,8 @@ from toolgate.app.gateway_parts import (
     make_upstreams,
     oauth_settings,
 )
+from toolgate.app.instances import Registration, register_serve
+from toolgate.app.observability import Observability, build_observability
 from toolgate.app.policy_chain import audit_redactor, policy_chain
 from toolgate.audit.chain import load_chain_key
 from toolgate.audit.fanout import open_sinks, parse_sink_spec
@@ -33,7 +36,7 @@ from toolgate.audit.recorder import AuditRecorder
 from toolgate.audit.sink import AuditSink, load_or_create_salt
 from toolgate.catalog.pins_file import PinFile, pin_path
 from toolgate.catalog.pins_keeper import PinKeeper
-from toolgate.clock import SystemClock
+from toolgate.clock import Clock, SystemClock
 from toolgate.errors import ConfigError
 from toolgate.httpface.aggregate import AggregateRouter, Member, NoUpstream
 from toolgate.httpface.app import build_app
@@ -47,12 +50,15 @@ from toolgate.identity.resource_metadata import (
     server_metadata,
     well_known_paths,
 )
+from toolgate.interceptors.approval_watch import ApprovalWatcher
 from toolgate.interceptors.enforcement import EnforcementSettings, PolicyEnforcer
 from toolgate.interceptors.list_changes import ListChangeAnnouncer
 from toolgate.interceptors.policy_source import POLL_SECONDS, PolicySource
 from toolgate.pipeline.session import Session
 from toolgate.pipeline.types import Interceptor
+from toolgate.policy.model import Policy
 from toolgate.quota.ledger import Ledger
+from toolgate.stores.approvals import ApprovalStore
 from toolgate.stores.base import CounterStore
 
 log = logging.getLogger("toolgate")
@@ -84,6 +90,8 @@ class _ServerParts:
     sessions: Callable[[], list[Session]] = list
     background: list[Task] = field(default_factory=list)
     table: SessionTable | None = None
+    approvals: ApprovalParts | None = None
+    watcher: ApprovalWatcher | None = None
 
     def chain(self, policy: Path) -> _Chain:
         found = self.chains.get(policy)
@@ -101,6 +109,8 @@ class _ServerParts:
         enforcer = built.enforcer
         chain = _Chain(source, enforcer, built.interceptors)
         self.chains[policy] = chain
+        if self.approvals is not None and self.watcher is not None:
+            self.approvals.attach(enforcer, self.watcher, server=self.config.name)
         announcer = ListChangeAnnouncer(source, enforcer, self._live_sessions)
         if self.table is not None and self.table.bound:
             self.table.spawn(announcer.run)  # a grant's own policy, first used while serving
@@ -116,7 +126,21 @@ class _ServerParts:
         return self.chain(policy or self.config.policy).interceptors
 
 
-async def serve_http(config: GatewayConfig) -> int:
+Pages = Callable[["PageContext"], Sequence[tuple[str, Any]]]
+
+
+@dataclass(frozen=True, slots=True)
+class PageContext:
+    """What a page mounted on the gateway (the approvals page) is given: the approval store,
+    the clock, the Host names the gateway answers to, and whether callers must authenticate."""
+
+    approvals: ApprovalStore
+    clock: Clock
+    hosts: tuple[str, ...]
+    authenticated: bool
+
+
+async def serve_http(config: GatewayConfig, pages: Pages | None = None) -> int:
     """Serve until stopped; returns the exit status. Raises ToolgateError subclasses (policy,
     config, store) for the CLI to report before anything listens."""
 
@@ -126,10 +150,22 @@ async def serve_http(config: GatewayConfig) -> int:
     sink = _open_sink(config)
     salt = load_or_create_salt(state_dir / "audit-salt")
     parts: dict[str, _ServerParts] = {}
+    registration: Registration | None = None
+    observability = Observability()
+    approvals = ApprovalParts.open(state_dir, config.state.dsn, config.state.prefix, clock, [])
     try:
+        observability = build_observability(
+            config.metrics, config.tracing, sink=sink, pending_approvals=approvals.pending_count
+        )
         await prepare_counter_store(store)
         for name, server in config.servers.items():
-            parts[name] = await _server_parts(config, server, store, sink, salt, state_dir, clock)
+            parts[name] = await _server_parts(
+                config, server, store, sink, salt, state_dir, clock, approvals
+            )
+            observability.attach(parts[name].recorder, name)  # its policy_load is still queued
+        check_webhook_secrets([p.chain(p.config.policy).source.current() for p in parts.values()])
+        observability.start_listener()
+        registration = register_serve(config, _revisions(parts), clock)
         served = {name: _served(part, config.http) for name, part in parts.items()}
         sock = bind_listener(config.listen.host, config.listen.port)
         port = sock.getsockname()[1]
@@ -141,7 +177,11 @@ async def serve_http(config: GatewayConfig) -> int:
             background=[
                 *(task for part in parts.values() for task in part.background),
                 _watcher(parts),
+                registration.heartbeat,
+                approvals.run,
             ],
+            metrics=observability.route(),
+            mounts=_pages(pages, config, approvals, clock, port),
         )
         announce_urls(config, port)
         await serve(
@@ -149,11 +189,32 @@ async def serve_http(config: GatewayConfig) -> int:
         )
         return 0
     finally:
+        if registration is not None:
+            registration.close()
         for part in parts.values():
             await part.recorder.stopped(0)
             await part.recorder.aclose(close_sink=False)
+        await observability.aclose()
+        await approvals.aclose()
         await sink.aclose()
         await store.aclose()
+
+
+def _pages(
+    pages: Pages | None, config: GatewayConfig, approvals: ApprovalParts, clock: Clock, port: int
+) -> Sequence[tuple[str, Any]]:
+    if pages is None:
+        return ()
+    hosts = tuple(config.host_allow_list(port))
+    return pages(PageContext(approvals.store, clock, hosts, config.auth.authenticates))
+
+
+def _revisions(parts: dict[str, _ServerParts]) -> dict[str, tuple[str, str | None]]:
+    """Each server's audit instance id and loaded policy revision, for the instance file."""
+    return {
+        name: (part.recorder.instance, part.chain(part.config.policy).source.current().revision)
+        for name, part in parts.items()
+    }
 
 
 def _served(part: _ServerParts, http: HttpLimits) -> ServedServer:
@@ -179,6 +240,7 @@ async def _server_parts(
     salt: bytes,
     state_dir: Path,
     clock: SystemClock,
+    approvals: ApprovalParts,
 ) -> _ServerParts:
     recorder = AuditRecorder(
         sink,
@@ -199,7 +261,13 @@ async def _server_parts(
         keeper=PinKeeper(pins, clock.now, required=False),
         salt=salt,
         fail_open=config.state.fail_mode == "open",
+        approvals=approvals,
     )
+
+    def in_force() -> Policy:  # read when needed: the chain is built below, once watched
+        return part.chain(server.policy).source.current()
+
+    part.watcher = approvals.watcher(recorder, in_force, server.name)
     chain = part.chain(server.policy)
     policy = chain.source.current()
     await recorder.started(

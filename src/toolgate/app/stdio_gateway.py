@@ -12,7 +12,10 @@ import signal
 import anyio
 
 from toolgate import __version__
+from toolgate.app.approval_parts import ApprovalParts
 from toolgate.app.counter_store import open_counter_store, prepare_counter_store, window_clock
+from toolgate.app.instances import Registration, register_run
+from toolgate.app.observability import run_observability
 from toolgate.app.policy_chain import PolicyChain, audit_redactor, policy_chain
 from toolgate.app.settings import RunSettings
 from toolgate.audit.chain import load_chain_key
@@ -48,11 +51,10 @@ async def run_stdio_gateway(settings: RunSettings) -> int:
     namespace = settings.counter_namespace
     pins = PinFile(pin_path(settings.state_dir, namespace), namespace)
     keeper = PinKeeper(pins, clock.now, required=source.current().pin != "off")
-    key = load_chain_key(settings.audit_key_file)
     sink = open_sinks(
         [parse_sink_spec(spec) for spec in settings.audit_sinks],
         default_log=settings.audit_log,
-        key=key,
+        key=load_chain_key(settings.audit_key_file),
         rotation=settings.audit_rotation,
     )
     recorder = AuditRecorder(
@@ -72,29 +74,25 @@ async def run_stdio_gateway(settings: RunSettings) -> int:
         server=list(settings.command) or [settings.upstream_url or ""],
         policy_revision=policy.revision,
     )
-    recorder.policy_loaded(
-        load="initial", path=str(source.path), revision=policy.revision, in_force=None, errors=[]
+    _log_policy_loads(source, recorder)
+    approvals = ApprovalParts.open(
+        settings.state_dir, settings.counter_store_url, settings.state_prefix, clock, [policy]
     )
-    source.on_load(
-        lambda revision, in_force, errors: recorder.policy_loaded(
-            load="reload",
-            path=str(source.path),
-            revision=revision,
-            in_force=in_force,
-            errors=errors,
-        )
-    )
+    watcher = approvals.watcher(recorder, source.current)
+    observability = run_observability(settings, sink, recorder, approvals.pending_count)
+    registration = register_run(settings, recorder.instance, policy.revision, clock)
     status: int | None = None
     try:
         if settings.upstream_url is not None:
             await prepare_counter_store(store)
-            status = await _relay_to_url(
-                settings, _chain(settings, source, ledger, recorder, keeper, salt)
-            )
+            chain = _chain(settings, source, ledger, recorder, keeper, salt)
+            approvals.attach(chain.enforcer, watcher, identity=settings.identity)
+            status = await _relay_to_url(settings, chain, registration, approvals)
             return status
         child = await StdioChild.start(settings.command)
         await prepare_counter_store(store)
         chain = _chain(settings, source, ledger, recorder, keeper, salt)
+        approvals.attach(chain.enforcer, watcher, identity=settings.identity)
         relay = Relay(
             OwnStdio(),
             child,
@@ -106,7 +104,9 @@ async def run_stdio_gateway(settings: RunSettings) -> int:
         async with anyio.create_task_group() as tg:
             tg.start_soon(_forward_signals, child)
             tg.start_soon(_watch, source, recorder)
+            tg.start_soon(registration.heartbeat)
             tg.start_soon(announcer.run)
+            tg.start_soon(approvals.run)
             await relay.run(on_client_eof=child.shutdown)
             returncode = await child.wait()
             tg.cancel_scope.cancel()
@@ -114,8 +114,11 @@ async def run_stdio_gateway(settings: RunSettings) -> int:
         status = exit_status(returncode)
         return status
     finally:
+        registration.close()
         await recorder.stopped(status)
         await recorder.aclose()
+        await observability.aclose()
+        await approvals.aclose()
         await store.aclose()
 
 
@@ -133,7 +136,9 @@ def _chain(
     return policy_chain(source, ledger, recorder, keeper, SystemClock(), enforcement)
 
 
-async def _relay_to_url(settings: RunSettings, chain: PolicyChain) -> int:
+async def _relay_to_url(
+    settings: RunSettings, chain: PolicyChain, registration: Registration, approvals: ApprovalParts
+) -> int:
     """The stdio face in front of a remote server (`--upstream URL`); 0 when the client ends."""
     # imported here: a gateway in front of a command never loads the HTTP client
     from toolgate.transports.http_upstream import HttpUpstream  # noqa: PLC0415
@@ -157,9 +162,28 @@ async def _relay_to_url(settings: RunSettings, chain: PolicyChain) -> int:
         announcer = ListChangeAnnouncer(enforcer.source, enforcer, relay.session)
         async with anyio.create_task_group() as tg:
             tg.start_soon(announcer.run)
+            tg.start_soon(registration.heartbeat)
+            tg.start_soon(approvals.run)
             await relay.run(on_client_eof=upstream.aclose)
             tg.cancel_scope.cancel()
     return 0
+
+
+def _log_policy_loads(source: PolicySource, recorder: AuditRecorder) -> None:
+    """The initial load's event now, and one per reload (or failed reload) from here on."""
+    policy = source.current()
+    recorder.policy_loaded(
+        load="initial", path=str(source.path), revision=policy.revision, in_force=None, errors=[]
+    )
+    source.on_load(
+        lambda revision, in_force, errors: recorder.policy_loaded(
+            load="reload",
+            path=str(source.path),
+            revision=revision,
+            in_force=in_force,
+            errors=errors,
+        )
+    )
 
 
 async def _watch(source: PolicySource, recorder: AuditRecorder) -> None:

@@ -50,6 +50,7 @@ class DecisionEvent:
     # argument values, after redaction; only with audit.include_args (the key is absent otherwise)
     args: dict[str, Any] | None = None
     server_name: str | None = None  # the named server of `toolgate serve` (absent otherwise)
+    traceparent: str | None = None  # the request's W3C trace context from `_meta` (or absent)
 
     def to_json(self) -> bytes:
         # Built field by field: dataclasses.asdict deep-copies every value and cost ten times
@@ -61,10 +62,13 @@ class DecisionEvent:
             record["args"] = self.args
         if self.server_name is not None:
             record["server_name"] = self.server_name
+        if self.traceparent is not None:
+            record["traceparent"] = self.traceparent
         return orjson.dumps(record)
 
 
-_FIELDS = tuple(f.name for f in fields(DecisionEvent) if f.name not in ("args", "server_name"))
+_OPTIONAL = ("args", "server_name", "traceparent")  # written only when set
+_FIELDS = tuple(f.name for f in fields(DecisionEvent) if f.name not in _OPTIONAL)
 
 PinChangeKind = Literal["pinned", "new", "changed", "accepted", "reset"]
 
@@ -188,8 +192,41 @@ class StoreFailureEvent:
         return _record("store_failure", self, _STORE_FAILURE_FIELDS)
 
 
+ApprovalChange = Literal["requested", "joined", "approved", "denied", "consumed", "expired"]
+
+
+@dataclass(frozen=True, slots=True)
+class ApprovalEvent:
+    """A change in the life of an approval request (`type: "approval"`): asked for, joined by an
+    identical request, approved or denied (by whom, why), consumed by the call it allowed, or
+    expired unused."""
+
+    ts: str
+    instance: str
+    approval_id: str
+    change: ApprovalChange
+    mode: str  # inline, queue or hold
+    tool: str
+    rule: str
+    policy_revision: str
+    identity: str | None
+    session: str | None
+    decision_id: str | None  # the decision that asked (requested) or used it (consumed)
+    by: str | None  # who approved or denied
+    reason: str | None
+    server_name: str | None = None
+
+    def to_json(self) -> bytes:
+        if self.server_name is None:
+            return _record("approval", self, _APPROVAL_FIELDS)
+        return _record("approval", self, (*_APPROVAL_FIELDS, "server_name"))
+
+
+_APPROVAL_FIELDS = tuple(f.name for f in fields(ApprovalEvent) if f.name != "server_name")
 _STARTUP_FIELDS = tuple(f.name for f in fields(StartupEvent) if f.name != "server_name")
 _SHUTDOWN_FIELDS = tuple(f.name for f in fields(ShutdownEvent))
 _POLICY_LOAD_FIELDS = tuple(f.name for f in fields(PolicyLoadEvent))
 _STORE_FAILURE_FIELDS = tuple(f.name for f in fields(StoreFailureEvent))
-EVENT_TYPES: Final = ("decision", "pin", "startup", "shutdown", "policy_load", "store_failure")
+EVENT_TYPES: Final = (
+    "decision", "pin", "startup", "shutdown", "policy_load", "store_failure", "approval",
+)  # fmt: skip

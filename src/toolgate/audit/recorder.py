@@ -10,11 +10,13 @@ from __future__ import annotations
 import logging
 import secrets
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from toolgate.audit.event import (
+    ApprovalChange,
+    ApprovalEvent,
     DecisionEvent,
     Outcome,
     PinEvent,
@@ -55,6 +57,7 @@ class PendingEvent:
     would: dict[str, Any] | None = None  # set in shadow mode when enforcing would have blocked
     args: dict[str, Any] | None = None  # redacted argument values, only with include_args
     server_name: str | None = None  # the named server of `toolgate serve`
+    traceparent: str | None = None  # a W3C trace context the request carried in `_meta`
 
     def decided(self, monotonic: float) -> None:
         self.decided_at = monotonic
@@ -89,6 +92,7 @@ class PendingEvent:
             would=self.would,
             args=self.args,
             server_name=self.server_name,
+            traceparent=self.traceparent,
         )
 
 
@@ -121,6 +125,8 @@ class AuditRecorder:
         self._queued: list[AuditRecord] = []
         self._outcomes: Counter[str] = Counter()
         self._reloads = self._policy_failures = self._store_failures = 0
+        # called with every event as it is emitted (metrics, traces); never with a pending one
+        self.observers: list[Callable[[AuditRecord], None]] = []
 
     def argument_values(self, arguments: Mapping[str, Any]) -> dict[str, Any] | None:
         """The redacted values to log, or None when values are not logged at all."""
@@ -239,6 +245,41 @@ class AuditRecorder:
         upstream_ms = round((monotonic - decided_at) * 1000, 4)
         await self._emit(event.build("allowed", "", upstream, upstream_ms))
 
+    async def approval_changed(
+        self,
+        change: ApprovalChange,
+        approval_id: str,
+        *,
+        mode: str,
+        tool: str,
+        rule: str,
+        policy_revision: str,
+        identity: str | None,
+        session: str | None,
+        decision_id: str | None = None,
+        by: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """An approval request was made, joined, resolved, consumed or expired."""
+        await self._emit(
+            ApprovalEvent(
+                ts=timestamp(self._clock.now()),
+                instance=self.instance,
+                approval_id=approval_id,
+                change=change,
+                mode=mode,
+                tool=tool,
+                rule=rule,
+                policy_revision=policy_revision,
+                identity=identity,
+                session=session,
+                decision_id=decision_id,
+                by=by,
+                reason=reason,
+                server_name=self.server_name,
+            )
+        )
+
     async def pin_changed(self, event: PinEvent) -> None:
         """A tool's definition pin changed (first pinned, new, changed, accepted, reset)."""
         await self._emit(event)
@@ -263,6 +304,11 @@ class AuditRecorder:
         await self._write(event)
 
     async def _write(self, event: AuditRecord) -> None:
+        for observe in self.observers:
+            try:
+                observe(event)
+            except Exception:  # an observer (metrics, traces) never stops the log
+                log.exception("an audit observer failed")
         try:
             await self._sink.emit(event)
         except OSError as exc:  # an audit failure is loud but does not take the gateway down

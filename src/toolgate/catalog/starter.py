@@ -30,8 +30,8 @@ ORDER = (
     Category.OTHER,
 )
 APPROVAL_NOTE = (
-    "require_approval: approval is answered by a later toolgate version; until then these calls"
-    " are denied."
+    "require_approval: the client asks its user, or the call waits in `toolgate approvals list`"
+    " until a person approves it."
 )
 HEADERS = {
     Category.READ: "allowed (reads change nothing; add `- rate_limit: 60/minute` to slow a loop)",

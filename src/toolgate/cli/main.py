@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from toolgate import __version__
+from toolgate.cli import approvals as approvals_command
 from toolgate.cli import audit as audit_command
 from toolgate.cli import explain as explain_command
 from toolgate.cli import grants as grants_command
@@ -17,6 +18,7 @@ from toolgate.cli import init as init_command
 from toolgate.cli import pin as pin_command
 from toolgate.cli import scan as scan_command
 from toolgate.cli import serve as serve_command
+from toolgate.cli import status as status_command
 from toolgate.cli import validate as validate_command
 from toolgate.errors import ToolgateError
 
@@ -176,11 +178,29 @@ def run(
         bool,
         typer.Option("--insecure-no-auth", help="With --listen: let any client in, unnamed."),
     ] = False,
+    metrics_listen: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve Prometheus metrics at http://HOST:PORT/metrics (the metrics extra)."
+        ),
+    ] = None,
+    otel_endpoint: Annotated[
+        str | None,
+        typer.Option(help="Export traces to this OTLP/HTTP collector URL (the otel extra)."),
+    ] = None,
+    otel: Annotated[
+        bool,
+        typer.Option(
+            "--otel", help="Export traces to $OTEL_EXPORTER_OTLP_ENDPOINT (the otel extra)."
+        ),
+    ] = False,
 ) -> None:
     from toolgate.app.settings import SETTINGS_ENV, resolve_run_settings
     from toolgate.audit.rotation import rotation_policy
 
     if listen is not None:
+        if metrics_listen or otel_endpoint or otel:
+            raise _fail("with --listen, configure metrics and traces in a gateway file (serve)")
         raise typer.Exit(
             _run_listening(
                 config, command, upstream, header or [], transport, listen, insecure_no_auth,
@@ -210,6 +230,9 @@ def run(
             upstream_url=upstream,
             upstream_headers=header or (),
             upstream_transport=transport,
+            metrics_listen=metrics_listen,
+            otel_endpoint=otel_endpoint,
+            otel=otel,
         )
     except ToolgateError as exc:
         raise _fail(str(exc)) from None
@@ -269,7 +292,9 @@ pin_command.register(app)
 explain_command.register(app)
 init_command.register(app)
 serve_command.register(app)
+status_command.register(app)
 app.add_typer(grants_command.grants_app, name="grants")
+app.add_typer(approvals_command.approvals_app, name="approvals")
 
 
 def main() -> None:

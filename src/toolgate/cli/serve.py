@@ -41,6 +41,43 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(run_http(gateway, log_level))
 
 
+ADMIN_TOKEN_ENV = "TOOLGATE_ADMIN_TOKEN"  # noqa: S105 - the variable's name
+
+
+def approvals_page(context: object) -> list[tuple[str, object]]:
+    """The approvals page and API at /approvals: open on an unauthenticated loopback gateway;
+    behind the admin token ($TOOLGATE_ADMIN_TOKEN) when callers authenticate — an agent's grant
+    token never opens it. Without that token such a gateway serves no page (a log line says so).
+    """
+    import os
+    from urllib.parse import urlsplit
+
+    from toolgate.app.http_gateway import PageContext
+    from toolgate.web.approvals_app import (
+        build_approvals_app,
+        loopback_authorizer,
+        token_authorizer,
+    )
+
+    assert isinstance(context, PageContext)
+    token = os.environ.get(ADMIN_TOKEN_ENV)
+    if context.authenticated and not token:
+        logging.getLogger("toolgate").warning(
+            "the approvals page is off: callers authenticate, so it needs an admin token in $%s",
+            ADMIN_TOKEN_ENV,
+        )
+        return []
+    authorize = token_authorizer(token, "admin") if token else loopback_authorizer("admin")
+    app = build_approvals_app(
+        context.approvals,
+        context.clock,
+        authorize=authorize,
+        allowed_hosts=[urlsplit(f"//{host}").hostname or host for host in context.hosts],
+        root_path="/approvals",
+    )
+    return [("/approvals", app)]
+
+
 def run_http(gateway: object, log_level: str | None = None) -> int:
     """Serve `gateway` (a GatewayConfig) on uvloop until stopped; report errors as one line."""
     import anyio
@@ -59,7 +96,7 @@ def run_http(gateway: object, log_level: str | None = None) -> int:
         level=level, stream=sys.stderr, format="toolgate: %(levelname)s: %(message)s"
     )
     try:
-        return anyio.run(serve_http, gateway, backend_options={"use_uvloop": True})
+        return anyio.run(serve_http, gateway, approvals_page, backend_options={"use_uvloop": True})
     except PolicyValidationError as exc:
         for error in exc.errors:
             print(error.render(), file=sys.stderr)

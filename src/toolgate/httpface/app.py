@@ -13,7 +13,8 @@ import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp
 
 from toolgate.httpface import legacy_sse, streamable
 from toolgate.httpface.replies import refusal
@@ -23,6 +24,7 @@ log = logging.getLogger("toolgate.http")
 
 Handler = Callable[[Request, ServedServer, Face], Awaitable[Response]]
 Background = Callable[[], Coroutine[Any, Any, None]]
+Exposition = Callable[[], tuple[bytes, str]]
 
 
 def build_app(
@@ -32,9 +34,12 @@ def build_app(
     aggregate: tuple[str, ServedServer] | None = None,
     documents: Mapping[str, dict[str, Any]] | None = None,
     background: Sequence[Background] = (),
+    metrics: Exposition | None = None,
+    mounts: Sequence[tuple[str, ASGIApp]] = (),
 ) -> Starlette:
     """`aggregate` is (path, endpoint); `documents` maps a path to a JSON document to serve
-    (protected-resource metadata); `background` tasks run for the application's lifetime."""
+    (protected-resource metadata); `background` tasks run for the application's lifetime;
+    `metrics` renders the Prometheus exposition served at `/metrics` (body, content type)."""
     endpoints = dict(servers)
     everything = [*endpoints.values(), *([aggregate[1]] if aggregate else [])]
 
@@ -61,7 +66,7 @@ def build_app(
             return refusal(405, "Method Not Allowed", headers={"Allow": "POST, GET, DELETE"})
         return await handler(request)
 
-    routes: list[Route] = []
+    routes: list[BaseRoute] = []
     if aggregate is not None:  # first: at /mcp, its /mcp/sse must not read as a server "sse"
         path, server = aggregate
 
@@ -82,8 +87,8 @@ def build_app(
         Route("/mcp/{server}/messages", by_name(legacy_sse.post_message), methods=["POST"]),
         Route("/healthz", _health(endpoints), methods=["GET"]),
     ]
-    for path, document in (documents or {}).items():
-        routes.append(Route(path, _document(document), methods=["GET"]))
+    routes += _read_only_routes(documents or {}, metrics)
+    routes += [Mount(path, app=mounted) for path, mounted in mounts]  # e.g. the approvals page
 
     lifespan = _lifespan(everything, background)
     return Starlette(routes=routes, lifespan=lifespan)
@@ -143,5 +148,25 @@ def _health(servers: Mapping[str, ServedServer]) -> Callable[[Request], Awaitabl
 def _document(document: dict[str, Any]) -> Callable[[Request], Awaitable[Response]]:
     async def serve(_: Request) -> Response:
         return JSONResponse(document)
+
+    return serve
+
+
+def _read_only_routes(
+    documents: Mapping[str, dict[str, Any]], metrics: Exposition | None
+) -> list[Route]:
+    """The documents at their paths, and `/metrics` when there is an exposition to serve."""
+    routes = [
+        Route(path, _document(document), methods=["GET"]) for path, document in documents.items()
+    ]
+    if metrics is not None:
+        routes.append(Route("/metrics", _metrics(metrics), methods=["GET"]))
+    return routes
+
+
+def _metrics(exposition: Exposition) -> Callable[[Request], Awaitable[Response]]:
+    async def serve(_: Request) -> Response:
+        body, content_type = exposition()
+        return Response(body, headers={"Content-Type": content_type})
 
     return serve

@@ -79,13 +79,16 @@ async def post_message(request: Request, server: ServedServer, face: Face) -> Re
     if entry.in_flight >= face.limits.max_in_flight:
         return refusal(429, "Too Many Requests: this session has too many requests in flight")
     entry.in_flight += 1
-    server.table.spawn(_answer_on_stream, message, entry)
+    server.table.spawn(_answer_on_stream, message, entry, server)
     return Response("Accepted", 202, media_type="text/plain")
 
 
-async def _answer_on_stream(message: Message, entry: HttpSession) -> None:
+async def _answer_on_stream(message: Message, entry: HttpSession, server: ServedServer) -> None:
     try:
-        async for item in exchange(message, entry.dispatcher, entry.upstream):
+        answers = exchange(
+            message, entry.dispatcher, entry.upstream, spawn=server.table.spawn, interactive=True
+        )
+        async for item in answers:
             await entry.outbox.send(item.data)
     finally:
         entry.in_flight -= 1

@@ -54,6 +54,7 @@ def _end(entry: HttpSession) -> bool:
     if entry.closed:
         return False
     entry.closed = True
+    entry.session.questions.close()
     entry.outbox.close()
     entry.done.set()
     return True

@@ -72,11 +72,15 @@ async def post(request: Request, server: ServedServer, face: Face) -> Response:
                 f"Too Many Requests: {entry.in_flight} requests of this session are in flight",
                 msg_id=message.id,
             )
-        return await reply(
-            _counted(entry, exchange(message, entry.dispatcher, entry.upstream)),
-            modern=False,
-            stream_ok=accepts_stream(request),
+        stream_ok = accepts_stream(request)
+        answers = exchange(
+            message,
+            entry.dispatcher,
+            entry.upstream,
+            spawn=server.table.spawn,
+            interactive=stream_ok,
         )
+        return await reply(_counted(entry, answers), modern=False, stream_ok=stream_ok)
     return await deliver_one_way(message, entry)
 
 
@@ -146,7 +150,7 @@ async def _modern(
         for name, value in request.headers.items()
         if name.startswith(PARAM_HEADER_PREFIX)
     }
-    items = exchange(message, dispatcher, upstream, params_headers)
+    items = exchange(message, dispatcher, upstream, params_headers, spawn=server.table.spawn)
     if message.method == "tools/list" and principal is not None:
         items = _private(items)
     if stream is not None:
@@ -309,7 +313,10 @@ async def _counted(
 
 
 async def deliver_one_way(message: Message, entry: HttpSession) -> Response:
-    """A notification, or the client's answer to a server request: 202, or why not."""
+    """A notification, or the client's answer to a server request: 202, or why not. An
+    answer to a question of toolgate's own stays in the gateway."""
+    if entry.session.questions.answer(message):
+        return Response(status_code=202)
     if message.kind is Kind.NOTIFICATION and message.method == "notifications/cancelled":
         params = message.params if isinstance(message.params, dict) else {}
         if entry.session.was_answered_locally(params.get("requestId")):

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from toolgate.audit.event import UpstreamOutcome, hash_arguments
 from toolgate.audit.recorder import AuditRecorder, PendingEvent
@@ -27,13 +28,15 @@ from toolgate.mcp.eras import is_modern_request
 from toolgate.mcp.listing import filter_tools_response, tool_names
 from toolgate.mcp.results import DECISION_META_KEY, denial
 from toolgate.pipeline.session import Session
-from toolgate.pipeline.types import Forward, Next, Outcome, Respond
+from toolgate.pipeline.types import Forward, Next, Outcome, Respond, ResponseHook
 from toolgate.policy.decision import Charge, Decision, Effect, Reason, Would
 from toolgate.policy.evaluator import counters_needed, evaluate, visible
 from toolgate.policy.facts import CallFacts
+from toolgate.policy.model import Policy
 from toolgate.quota.ledger import Ledger, LimitExceeded, Reservation
 
 log = logging.getLogger("toolgate.enforcement")
+MAX_TRACEPARENT = 256  # a traceparent is 55 characters; anything longer is not one
 
 APPROVAL_UNAVAILABLE = (
     "This call requires human approval, and approval is not available in this build of "
@@ -72,6 +75,7 @@ class PolicyEnforcer:
         self.seen_tools: set[str] = set()
         self.tool_classes = ToolClasses()
         self.unfiltered_lists = False
+        self.approvals: ApprovalFlow | None = None  # None: approval rules deny (no store)
 
     async def __call__(self, request: Message, session: Session, call_next: Next) -> Outcome:
         if request.method == "tools/list":
@@ -115,6 +119,7 @@ class PolicyEnforcer:
             )
             return Respond(error_response(request.id, codes.INVALID_PARAMS, call.reason))
         event.tool = call.name
+        event.traceparent = _traceparent(request.params)
         event.arg_keys = sorted(call.arguments)
         event.args_hash = hash_arguments(call.arguments, self.settings.salt)
         event.args = self.audit.argument_values(call.arguments)
@@ -164,37 +169,65 @@ class PolicyEnforcer:
         if decision.effect is Effect.HIDE:
             await self.audit.finish_local(event, "hidden", decision.reason.value, None, "")
             return self.unknown_tools.answer(request, tool, modern=modern)
+        passage = Passage(self, request, event, decision, modern, failed_open)
         if decision.effect is Effect.REQUIRE_APPROVAL:
-            return await self._deny(
-                request, event, APPROVAL_UNAVAILABLE, "denied", decision.reason, decision, modern
-            )
+            if self.approvals is None:
+                return await passage.deny(APPROVAL_UNAVAILABLE)
+            return await self.approvals.decide(HeldCall(passage, session, policy, tool, arguments))
         if decision.effect is Effect.DENY:
             outcome = "error" if decision.reason is Reason.INVALID_CALL else "denied"
             return await self._deny(
                 request, event, decision.message, outcome, decision.reason, decision, modern
             )
+        return await passage.forward()
+
+    async def forward(
+        self,
+        passage: Passage,
+        *,
+        data: bytes | None = None,
+        gate: Gate | None = None,
+        wrap: ResponseHook | None = None,
+        reason: str | None = None,
+    ) -> Forward | Respond:
+        """Reserve the call's counters and forward it (`data`: rewritten bytes). `gate` runs
+        once the counters are reserved and may still refuse (an approval consumed by someone
+        else): the reservation is then rolled back. `wrap` rewrites the upstream's response
+        after the counters are settled."""
+        request, event, decision, modern = (
+            passage.request,
+            passage.event,
+            passage.decision,
+            passage.modern,
+        )
+        failed_open = passage.failed_open
         enforced = [charge for charge in decision.charges if not charge.shadow]
         try:
             reserved: Reservation | LimitExceeded = await self.ledger.reserve(enforced)
         except StoreError as exc:
             await self.audit.store_failed("reserve", exc, event.decision_id)
-            failed_open = self._fail_open(tool, exc)
+            failed_open = self._fail_open(passage.tool, exc)
             reserved = Reservation((), ())
         if isinstance(reserved, LimitExceeded):
             charge = reserved.charge
             event.rule, event.rule_name = charge.rule_id, None
             text = charge.on_deny or f"limit reached (rule {charge.rule_id})"
             return await self._deny(request, event, text, "denied", Reason.LIMIT, None, modern)
+        if gate is not None:
+            refused = await gate()
+            if refused is not None:
+                await self._undo(event, [reserved])
+                return await passage.deny(refused)
         reservations = [reserved]
         if decision.would is not None:
             note_shadow(event, decision.would)
         shadowed = [charge for charge in decision.charges if charge.shadow]
         if shadowed:
             reservations += await self._reserve_shadow(event, shadowed)
-        event.reason = "fail_open" if failed_open else decision.reason.value
+        event.reason = "fail_open" if failed_open else (reason or decision.reason.value)
         event.decided(self.clock.monotonic())
         self.audit.forwarded(event)
-        return Forward(None, self._settle_hook(event, reservations))
+        return Forward(data, self._settle_hook(event, reservations, wrap))
 
     def _fail_open(self, tool: str, exc: StoreError) -> bool:
         """True when the fail mode is open (the call goes on unchecked); re-raises otherwise."""
@@ -221,22 +254,28 @@ class PolicyEnforcer:
             return []
         return [reserved]
 
-    def _settle_hook(self, event: PendingEvent, reservations: list[Reservation]) -> Any:
+    async def _undo(self, event: PendingEvent, reservations: list[Reservation]) -> None:
+        for reservation in reservations:
+            if not reservation.charges:
+                continue
+            try:
+                await self.ledger.rollback(reservation)
+            except StoreError as exc:
+                log.error("could not roll back counters after a failed call: %s", exc)
+                await self.audit.store_failed("rollback", exc, event.decision_id)
+
+    def _settle_hook(
+        self, event: PendingEvent, reservations: list[Reservation], wrap: ResponseHook | None
+    ) -> ResponseHook:
         async def settle(response: Message) -> bytes | None:
             failed = response.is_error or _is_error_result(response.obj.get("result"))
-            for reservation in reservations if failed else ():
-                if not reservation.charges:
-                    continue
-                try:
-                    await self.ledger.rollback(reservation)
-                except StoreError as exc:
-                    log.error("could not roll back counters after a failed call: %s", exc)
-                    await self.audit.store_failed("rollback", exc, event.decision_id)
+            if failed:
+                await self._undo(event, reservations)
             upstream: UpstreamOutcome = (
                 "error" if response.is_error else ("is_error" if failed else "ok")
             )
             await self.audit.finish_forwarded(event, upstream, self.clock.monotonic())
-            return None
+            return None if wrap is None else await wrap(response)
 
         return settle
 
@@ -249,12 +288,72 @@ class PolicyEnforcer:
         reason: Reason,
         decision: Decision | None,
         modern: bool,
-    ) -> Outcome:
+    ) -> Respond:
         assert request.id is not None
         rule = event.rule
         meta = {DECISION_META_KEY: {"id": event.decision_id, "rule": rule, "reason": reason.value}}
         await self.audit.finish_local(event, outcome, reason.value, rule, text)
         return Respond(denial(request.id, text, modern=modern, meta=meta))
+
+
+Gate = Callable[[], Awaitable[str | None]]  # None: go on; a text: refuse with it
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """One call the policy has decided on, and the ways it can still end: forwarded (counters
+    reserved) or answered here (with its audit event finished)."""
+
+    enforcer: PolicyEnforcer
+    request: Message
+    event: PendingEvent
+    decision: Decision
+    modern: bool
+    failed_open: bool = False
+
+    @property
+    def tool(self) -> str:
+        return self.event.tool or ""
+
+    async def forward(
+        self,
+        *,
+        data: bytes | None = None,
+        gate: Gate | None = None,
+        wrap: ResponseHook | None = None,
+        reason: str | None = None,
+    ) -> Forward | Respond:
+        return await self.enforcer.forward(self, data=data, gate=gate, wrap=wrap, reason=reason)
+
+    async def deny(self, text: str, reason: Reason | None = None) -> Respond:
+        """Answer `[POLICY DENIED] text` and finish the audit event as denied."""
+        enforcer = self.enforcer
+        return await enforcer._deny(
+            self.request, self.event, text, "denied", reason or self.decision.reason,
+            self.decision, self.modern,
+        )  # fmt: skip
+
+    async def answer(self, data: bytes, reason: str, text: str) -> Respond:
+        """Answer with `data` (built by the caller) and finish the audit event as denied."""
+        await self.enforcer.audit.finish_local(self.event, "denied", reason, self.event.rule, text)
+        return Respond(data)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldCall:
+    """A call a require_approval rule holds until a human decides."""
+
+    passage: Passage
+    session: Session
+    policy: Policy
+    tool: str
+    arguments: dict[str, Any]
+
+
+class ApprovalFlow(Protocol):
+    """What answers a require_approval decision (toolgate.interceptors.approval_flow)."""
+
+    async def decide(self, call: HeldCall) -> Outcome: ...
 
 
 def note_shadow(event: PendingEvent, would: Would) -> None:
@@ -266,6 +365,13 @@ def note_shadow(event: PendingEvent, would: Would) -> None:
         "rule": would.rule_id,
         "message": would.message,
     }
+
+
+def _traceparent(params: object) -> str | None:
+    """A W3C trace context the client put in `_meta` (OpenTelemetry continues that trace)."""
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    value = meta.get("traceparent") if isinstance(meta, dict) else None
+    return value if isinstance(value, str) and len(value) <= MAX_TRACEPARENT else None
 
 
 def _is_error_result(result: object) -> bool:

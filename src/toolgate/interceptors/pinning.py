@@ -58,7 +58,7 @@ class PinGuard:
             return await call_next(request)
         if request.method == "tools/list":
             outcome = await call_next(request)
-            if isinstance(outcome, Respond):
+            if not isinstance(outcome, Forward):
                 return outcome
             return Forward(outcome.data, self._list_hook(session, mode, outcome.on_response))
         return await self._call(request, session, mode, call_next)

@@ -10,12 +10,30 @@ from toolgate.mcp.eras import SUBSCRIPTION_ID_KEY
 
 DENIED_PREFIX: Final = "[POLICY DENIED]"
 DECISION_META_KEY: Final = "dev.toolgate/decision"
+APPROVAL_PREFIX: Final = "[APPROVAL REQUIRED]"
+APPROVAL_META_KEY: Final = "dev.toolgate/approval"
 
 
 def denial(msg_id: JsonId, text: str, *, modern: bool, meta: dict[str, Any] | None = None) -> bytes:
     """A tool result the model can read and adapt to: `isError: true` with a text block."""
     result: dict[str, Any] = {
         "content": [{"type": "text", "text": f"{DENIED_PREFIX} {text}"}],
+        "isError": True,
+    }
+    if modern:
+        result["resultType"] = "complete"
+    if meta:
+        result["_meta"] = meta
+    return result_response(msg_id, result)
+
+
+def approval_pending(
+    msg_id: JsonId, text: str, *, modern: bool, meta: dict[str, Any] | None = None
+) -> bytes:
+    """The answer to a call that waits for a human: `isError: true`, so the model neither takes
+    it for a result nor gives up — the text tells it to have a human approve, then retry."""
+    result: dict[str, Any] = {
+        "content": [{"type": "text", "text": f"{APPROVAL_PREFIX} {text}"}],
         "isError": True,
     }
     if modern:

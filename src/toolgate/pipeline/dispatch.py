@@ -15,7 +15,16 @@ from toolgate.jsonrpc import codes
 from toolgate.jsonrpc.message import JsonId, Message, error_response
 from toolgate.pipeline.handshake import HandshakeTracker
 from toolgate.pipeline.session import Session
-from toolgate.pipeline.types import Forward, Interceptor, Next, Outcome, Respond, ResponseHook
+from toolgate.pipeline.types import (
+    ClientLink,
+    Deferred,
+    Forward,
+    Interceptor,
+    Next,
+    Outcome,
+    Respond,
+    ResponseHook,
+)
 
 log = logging.getLogger("toolgate.relay")
 
@@ -67,6 +76,22 @@ class Dispatcher:
         except Exception:
             log.exception("interceptor failed on %s; the request is refused", request.method)
             outcome = internal_error(request.id)
+        if isinstance(outcome, Deferred):
+            return Deferred(partial(self._resolve, request, outcome))
+        if isinstance(outcome, Respond):
+            self.session.remember_answered(request.id)
+        return outcome
+
+    async def _resolve(
+        self, request: Message, deferred: Deferred, link: ClientLink
+    ) -> Forward | Respond:
+        """A deferred decision, failing closed like an immediate one."""
+        assert request.id is not None
+        try:
+            outcome = await deferred.resolve(link)
+        except Exception:
+            log.exception("interceptor failed on %s; the request is refused", request.method)
+            outcome = internal_error(request.id)
         if isinstance(outcome, Respond):
             self.session.remember_answered(request.id)
         return outcome
@@ -87,7 +112,7 @@ async def _forward_unchanged(_: Message) -> Outcome:
     return Forward()
 
 
-def internal_error(msg_id: JsonId) -> Outcome:
+def internal_error(msg_id: JsonId) -> Respond:
     return Respond(
         error_response(msg_id, codes.INTERNAL_ERROR, "toolgate could not process this request")
     )

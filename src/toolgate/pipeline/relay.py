@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
+from anyio.abc import TaskGroup
 
 from toolgate.errors import UpstreamError
 from toolgate.jsonrpc import codes
 from toolgate.jsonrpc.message import Invalid, JsonId, Kind, Message, error_response, id_key, parse
 from toolgate.pipeline.dispatch import Dispatcher, apply_hook
 from toolgate.pipeline.session import Session
-from toolgate.pipeline.types import Endpoint, Forward, Interceptor, ResponseHook
+from toolgate.pipeline.types import Deferred, Endpoint, Forward, Interceptor, Respond, ResponseHook
 from toolgate.transports.lines import Oversized, iter_lines
 
 log = logging.getLogger("toolgate.relay")
@@ -70,11 +71,14 @@ class Relay:
             interceptors,
             advertise_tools_list_changed=advertise_tools_list_changed,
         )
+        self._tasks: TaskGroup | None = None
+        self._link = _StreamLink(self)
 
     async def run(self, on_client_eof: Callable[[], Any] | None = None) -> None:
         """Relay until the upstream's output ends. When the client's input ends,
         `on_client_eof` is awaited (it should close the upstream's input)."""
         async with anyio.create_task_group() as tg:
+            self._tasks = tg
             tg.start_soon(self._client_loop, on_client_eof)
             await self._upstream_loop()
             tg.cancel_scope.cancel()
@@ -91,6 +95,7 @@ class Relay:
                 await self._reject(message)
             else:
                 await self._from_client(message)
+        self.session.questions.close()
         if on_client_eof is not None:
             await on_client_eof()
 
@@ -103,7 +108,7 @@ class Relay:
             if self.session.was_answered_locally(request_id):
                 return  # toolgate answered that call itself; the upstream never saw it
             await self._to_upstream(message.raw)
-        else:
+        elif not self.session.questions.answer(message):  # toolgate's own questions stay here
             await self._to_upstream(message.raw)
 
     async def _request(self, message: Message) -> None:
@@ -112,6 +117,18 @@ class Relay:
             await self._to_upstream(message.raw, message.id)
             return
         outcome = await self._dispatcher.decide(message)
+        if isinstance(outcome, Deferred):
+            # a human's answer may take minutes: the client's other messages go on meanwhile
+            assert self._tasks is not None
+            self._tasks.start_soon(self._deferred, message, outcome)
+            return
+        await self._carry_out(message, outcome)
+
+    async def _deferred(self, message: Message, deferred: Deferred) -> None:
+        await self._carry_out(message, await deferred.resolve(self._link))
+
+    async def _carry_out(self, message: Message, outcome: Forward | Respond) -> None:
+        assert message.id is not None
         if isinstance(outcome, Forward):
             if outcome.on_response is not None:
                 self._pending[id_key(message.id)] = outcome.on_response
@@ -168,6 +185,21 @@ class Relay:
                 await self.client.send(await apply_hook(hook, message))
                 return
         await self.client.send(line)
+
+
+class _StreamLink:
+    """A deferred decision's way to the client of a stdio session: the client's own stream."""
+
+    can_ask = True
+
+    def __init__(self, relay: Relay) -> None:
+        self._relay = relay
+
+    async def ask(self, method: str, params: dict[str, Any]) -> Message | None:
+        return await self._relay.session.questions.ask(self._relay.client.send, method, params)
+
+    async def notify(self, data: bytes) -> None:
+        await self._relay.client.send(data)
 
 
 def _sniff_id(prefix: bytes) -> JsonId | None:

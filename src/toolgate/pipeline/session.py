@@ -9,6 +9,7 @@ from typing import Any
 
 from toolgate.jsonrpc.message import JsonId, id_key
 from toolgate.mcp.results import tools_list_changed
+from toolgate.pipeline.questions import Questions
 from toolgate.pipeline.types import Endpoint
 
 ANSWERED_MEMORY = 4096  # locally answered ids remembered, to drop late cancellations for them
@@ -38,11 +39,17 @@ class Session:
         self.client_capabilities: dict[str, Any] | None = None
         self.protocol_version: str | None = None  # negotiated by a handshake-era initialize
         self.tools_list_changed_advertised = False
+        self.questions = Questions()  # requests toolgate itself sends the client
         self._listeners: dict[tuple[bool, JsonId], JsonId] = {}
         self._answered: OrderedDict[tuple[bool, JsonId], None] = OrderedDict()
 
     async def send_to_client(self, data: bytes) -> None:
         await self._client.send(data)
+
+    def client_can_elicit(self) -> bool:
+        """Whether the client declared the elicitation capability in its `initialize`."""
+        capabilities = self.client_capabilities
+        return isinstance(capabilities, dict) and isinstance(capabilities.get("elicitation"), dict)
 
     def remember_answered(self, msg_id: JsonId) -> None:
         self._answered[id_key(msg_id)] = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from toolgate.jsonrpc.message import Message
 
@@ -41,7 +41,37 @@ class Respond:
     data: bytes
 
 
-Outcome: TypeAlias = Forward | Respond
+class ClientLink(Protocol):
+    """What a deferred decision may do with the client while the request waits: ask it a
+    question of toolgate's own (a request in toolgate's id space, e.g. `elicitation/create`),
+    and send it notifications about the request (progress). The face provides it: the stdio
+    relay writes to the client's stream, the HTTP face to the request's own response stream."""
+
+    @property
+    def can_ask(self) -> bool:
+        """Whether a question can reach the client and its answer come back (an HTTP request
+        answered as plain JSON cannot carry one)."""
+        ...
+
+    async def ask(self, method: str, params: dict[str, Any]) -> Message | None:
+        """Send a request to the client and return its response, or None when it cannot be
+        asked or went away. It waits as long as it takes: bound it with a cancel scope."""
+        ...
+
+    async def notify(self, data: bytes) -> None:
+        """Send the client one notification about the request."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """The decision needs time (a human's answer): the face keeps reading other requests and
+    runs `resolve(link)` concurrently; what it returns is the request's real outcome."""
+
+    resolve: Callable[[ClientLink], Awaitable[Forward | Respond]]
+
+
+Outcome: TypeAlias = Forward | Respond | Deferred
 Next: TypeAlias = Callable[[Message], Awaitable[Outcome]]
 
 

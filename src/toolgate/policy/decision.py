@@ -151,6 +151,7 @@ class Decision:
     charges: tuple[Charge, ...] = field(default=())
     approval_timeout_seconds: float | None = None
     would: Would | None = None  # the first thing shadow mode would have done instead
+    approval_mode: str | None = None  # the rule's own approval_mode, when it sets one
 
     @property
     def allowed(self) -> bool:

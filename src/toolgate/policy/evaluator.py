@@ -188,7 +188,7 @@ def _approval(
     timeout = rule.approval_timeout_seconds
     return Decision(
         Effect.REQUIRE_APPROVAL, Reason.APPROVAL, rule.rule_id, rule.name, message, charges,
-        timeout, would,
+        timeout, would, rule.approval_mode,
     )  # fmt: skip
 
 

@@ -39,9 +39,11 @@ from toolgate.policy.spend_rules import compile_spend
 
 RULE_KEYS = (
     "name", "action", "rate_limit", "conditions", "on_deny", "state", "approval_timeout", "mode",
+    "approval_mode",
     "spend",
 )  # fmt: skip
 MODES = ("enforce", "shadow")
+APPROVAL_MODES = ("inline", "queue", "hold")  # how a human is asked (toolgate.approvals)
 STATE_KEYS = ("counter", "window", "increment", "increment_from", *SCOPE_KEYS)
 ACTIONS = tuple(action.value for action in Action)
 DEFAULT_APPROVAL_TIMEOUT_SECONDS = 900.0  # our choice when a rule gives no approval_timeout
@@ -92,6 +94,7 @@ def _full_rule(fields: Fields, ctx: RuleContext, on_deny: str | None) -> Rule | 
     action = Action(chosen) if chosen else None
     conditions, written = _conditions(fields, ctx)
     timeout = _approval_timeout(fields, action)
+    approval_mode = _approval_mode(fields, action)
     spend = None
     if "spend" in fields.values:
         if action is not Action.EVALUATE and action is not None:
@@ -113,7 +116,7 @@ def _full_rule(fields: Fields, ctx: RuleContext, on_deny: str | None) -> Rule | 
         return None
     return Rule(
         fields.path, name, action, conditions, on_deny, ctx.tool_key, counter, timeout, None,
-        spend=spend,
+        spend=spend, approval_mode=approval_mode,
     )  # fmt: skip
 
 
@@ -148,6 +151,15 @@ def _approval_timeout(fields: Fields, action: Action | None) -> float | None:
         return None
 
 
+def _approval_mode(fields: Fields, action: Action | None) -> str | None:
+    if not fields.present("approval_mode"):
+        return None
+    if action is not Action.REQUIRE_APPROVAL:
+        fields.error("approval_mode", "approval_mode is only valid with action require_approval")
+        return None
+    return fields.choice("approval_mode", APPROVAL_MODES, None)
+
+
 def _rate_limit_rule(fields: Fields, ctx: RuleContext, on_deny: str | None) -> Rule | None:
     name = fields.string("name") or None
     for key in ("conditions", "state", "spend"):
@@ -157,10 +169,9 @@ def _rate_limit_rule(fields: Fields, ctx: RuleContext, on_deny: str | None) -> R
     action = fields.choice("action", ACTIONS, Action.EVALUATE.value)
     if action is not None and action != Action.EVALUATE.value:
         fields.error("action", f'rate_limit cannot be used with action "{action}"')
-    if "approval_timeout" in fields.values:
-        fields.error(
-            "approval_timeout", "approval_timeout is only valid with action require_approval"
-        )
+    for key in ("approval_timeout", "approval_mode"):
+        if key in fields.values:
+            fields.error(key, f"{key} is only valid with action require_approval")
     parsed = read_rate(fields)
     if parsed is None:
         return None

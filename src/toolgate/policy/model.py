@@ -104,6 +104,7 @@ class Rule:
     shadow: bool = False  # `mode: shadow`: decide and report, never block
     scoped: tuple[CounterRef, ...] = ()  # counters it reads or charges that a call must bind
     spend: SpendSpec | None = None  # a `spend:` cap (policy.spend)
+    approval_mode: str | None = None  # `approval_mode:` inline | queue | hold (else the policy's)
 
     @property
     def label(self) -> str:
@@ -125,10 +126,17 @@ class ToolPlan:
 
 @dataclass(frozen=True, slots=True)
 class Approvals:
-    """The top-level `approvals:` block (carried for the approvals layer; unused by evaluation)."""
+    """The top-level `approvals:` block: how approval requests are answered and announced
+    (carried for the approvals layer; unused by evaluation)."""
 
     webhook_url: str | None = None
     dedupe_window_seconds: float | None = None
+    mode: str = "inline"  # inline | queue | hold: the default for every require_approval rule
+    wait_seconds: float = 300.0  # hold: how long a held call waits for a human
+    webhook_format: str = "json"  # json | slack
+    # the variable the signing secret is read from (a name, not a secret)
+    webhook_secret_env: str = "TOOLGATE_WEBHOOK_SECRET"  # noqa: S105
+    review_url: str | None = None  # the approvals page, for links in notifications
 
 
 @dataclass(frozen=True, slots=True, eq=False)

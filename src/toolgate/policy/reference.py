@@ -123,9 +123,8 @@ _A_TOP = Section(
         ),
         Key(
             "approvals", "mapping", "—", "see [approvals](#a-approvals)",
-            "Where approval requests are announced and how they are de-duplicated. Validated and "
-            "loaded; this build does not act on it (approval is not available, so approval rules "
-            "deny).",
+            "How approval requests are answered (inline, queue or hold), announced (a signed "
+            "webhook) and de-duplicated. See docs/approvals.md.",
             'version: "1"\napprovals:\n  dedupe_window: 10m\ntools: {}\n',
         ),
         Key(
@@ -194,8 +193,8 @@ _A_RULE = Section(
         Key(
             "action", "string", "`evaluate`", _one_of(ACTIONS),
             "`evaluate`: every condition must hold, else deny. `deny`: always deny (no "
-            "conditions). `require_approval`: when every condition holds a human must approve — "
-            "**in this build approval is not available, so such a call is denied**.",
+            "conditions). `require_approval`: when every condition holds a human must approve "
+            "the call before it is forwarded, once (see `approval_mode` and docs/approvals.md).",
             'version: "1"\ntools:\n  BinanceWalletWithdraw:\n    rules:\n'
             "      - {name: never, action: deny}\n",
         ),
@@ -246,6 +245,18 @@ _A_RULE = Section(
             "        action: require_approval\n"
             "        conditions: [{path: args.amount, op: gt, value: 1000}]\n"
             "        approval_timeout: 30m\n",
+        ),
+        Key(
+            "approval_mode", "string", "`approvals.mode` (`inline`)", "`inline`, `queue`, `hold`",
+            "How this rule's approvals are asked for: `inline` (the client asks its user: "
+            "elicitation, or `input_required` for 2026-07-28 clients; a client that can do neither "
+            "falls back to `queue`), `queue` (answered `[APPROVAL REQUIRED]`; a person approves "
+            "with `toolgate approvals`, the API or the page; the retry goes through once) or "
+            "`hold` (the call waits up to `approvals.wait` for a person). Valid only with "
+            "`action: require_approval`.",
+            'version: "1"\ntools:\n  BinanceWalletWithdraw:\n    rules:\n'
+            "      - name: ops approve\n        action: require_approval\n"
+            "        approval_mode: queue\n",
         ),
         Key(
             "mode", "string", "the top-level `mode`", _one_of(RULE_MODES),
@@ -472,7 +483,7 @@ _A_APPROVALS = Section(
     "a-approvals",
     "`approvals` block",
     A,
-    "Validated and loaded; this build makes no approval requests and calls no webhook.",
+    "How require_approval rules ask for a human's decision, and who is told.",
     intercept_approvals.APPROVALS_KEYS,
     (
         Key(
@@ -482,9 +493,28 @@ _A_APPROVALS = Section(
             "tools: {}\n",
         ),
         Key(
-            "dedupe_window", "duration", "—", "`90s`, `10m`, `1h`, …",
-            "Identical pending requests within it share one approval.",
+            "dedupe_window", "duration", "the approval's lifetime", "`90s`, `10m`, `1h`, …",
+            "Identical pending requests within it share one approval (and one notice); an "
+            "older identical request that is still pending is not joined.",
             'version: "1"\napprovals: {dedupe_window: 10m}\ntools: {}\n',
+        ),
+        Key(
+            "mode", "string", "`inline`", "`inline`, `queue`, `hold`",
+            "The default `approval_mode` of every require_approval rule.",
+            'version: "1"\napprovals: {mode: queue}\ntools: {}\n',
+        ),
+        Key(
+            "wait", "duration", "`5m`", "more than `0s`, at most `24h`",
+            "How long a held call (`hold`) waits for a person before it is denied (the approval "
+            "itself stays open until its `approval_timeout`).",
+            'version: "1"\napprovals: {mode: hold, wait: 2m}\ntools: {}\n',
+        ),
+        Key(
+            "review_url", "string", "—", "an `http://` or `https://` address",
+            "The approvals page (e.g. `https://gw.example.com/approvals`), linked from webhook "
+            "notices.",
+            'version: "1"\napprovals: {review_url: "https://gw.example.com/approvals"}\n'
+            "tools: {}\n",
         ),
     ),
 )  # fmt: skip
@@ -498,7 +528,8 @@ _A_NOTIFY = Section(
     (
         Key(
             "webhook", "mapping", "required", "`{url}`",
-            "A signed POST per approval request (the signing secret is not part of the policy).",
+            "A signed POST per approval request and resolution (the signing secret is not part "
+            "of the policy).",
             'version: "1"\napprovals:\n  notify:\n    webhook: {url: "https://ops.example.com/tg"}\n'
             "tools: {}\n",
         ),
@@ -509,14 +540,29 @@ _A_WEBHOOK = Section(
     "a-webhook",
     "`approvals.notify.webhook`",
     A,
-    "The webhook's address.",
+    "The webhook's address, body format and signing secret.",
     intercept_approvals.WEBHOOK_KEYS,
     (
         Key(
             "url", "string", "required", "an `http://` or `https://` address",
-            "The address notified of approval requests.",
+            "The address notified of approval requests and resolutions (HMAC-SHA256 signed: "
+            "`X-Toolgate-Signature: sha256=<hex>` over `<timestamp>.<body>`).",
             'version: "1"\napprovals:\n  notify:\n    webhook:\n'
             '      url: "https://ops.example.com/toolgate/approvals"\ntools: {}\n',
+        ),
+        Key(
+            "format", "string", "`json`", "`json`, `slack`",
+            "`slack`: a Slack-compatible message body, with links to `review_url`.",
+            'version: "1"\napprovals:\n  notify:\n    webhook:\n'
+            '      url: "https://hooks.slack.com/services/T/B/X"\n      format: slack\n'
+            "tools: {}\n",
+        ),
+        Key(
+            "secret_env", "string", "`TOOLGATE_WEBHOOK_SECRET`", "an environment variable name",
+            "The variable holding the signing secret; the gateway refuses to start without it.",
+            'version: "1"\napprovals:\n  notify:\n    webhook:\n'
+            '      url: "https://ops.example.com/tg"\n      secret_env: OPS_HOOK_SECRET\n'
+            "tools: {}\n",
         ),
     ),
 )  # fmt: skip

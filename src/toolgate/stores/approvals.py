@@ -76,11 +76,11 @@ class ApprovalError(Exception):
     """Base of what resolving an approval can refuse; the message is shown to the person."""
 
 
-class ApprovalNotFound(ApprovalError):
+class ApprovalNotFound(ApprovalError):  # noqa: N818 - reads as what happened
     pass
 
 
-class ApprovalNotPending(ApprovalError):
+class ApprovalNotPending(ApprovalError):  # noqa: N818 - reads as what happened
     """It was already approved, denied, consumed or has expired."""
 
     def __init__(self, approval: Approval) -> None:
@@ -149,10 +149,17 @@ class ApprovalStore(Protocol):
         ...
 
     async def expire(self, now: float) -> builtins.list[Approval]:
-        """Mark every lapsed pending or approved approval expired; returns those just marked."""
+        """Mark every lapsed pending, approved or denied approval expired (a denied one lapses
+        when its refusal period ends); returns those just marked."""
         ...
 
-    async def wait(self, approval_id: str, *, timeout: float, now: float) -> Approval | None:
+    async def wait(
+        self,
+        approval_id: str,
+        *,
+        timeout: float,  # noqa: ASYNC109 - the protocol's bound on the wait
+        now: float,
+    ) -> Approval | None:
         """Return as soon as the approval is no longer pending (resolved here or by another
         process sharing the store), or after `timeout` seconds with its state then. None when
         unknown."""

@@ -296,13 +296,14 @@ class SqliteApprovalStore:
         """See ApprovalStore.wait; its state is judged at `now` (the store reads no clock)."""
         check_timeout(timeout)
         check_now(now)
-        version, approval = await self._run(
-            lambda c: (_data_version(c), self._get_on(c, approval_id, now))
-        )
-        if approval is None or approval.status is not ApprovalStatus.PENDING:
-            return approval
+        # listen first, then read: a resolution made here in between still wakes this wait
         event = self._wakeups.event(approval_id)
         try:
+            version, approval = await self._run(
+                lambda c: (_data_version(c), self._get_on(c, approval_id, now))
+            )
+            if approval is None or approval.status is not ApprovalStatus.PENDING:
+                return approval
             with anyio.move_on_after(timeout):
                 while not event.is_set():
                     with anyio.move_on_after(POLL_SECONDS):
