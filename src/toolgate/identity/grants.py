@@ -44,7 +44,7 @@ from toolgate.identity.tokens import (
     parse_token,
     token_hash,
 )
-from toolgate.sqlite_files import non_database_problem, ownership_problem
+from toolgate.stores.sqlite_owned import FileKind, open_owned
 
 GRANTS_DB_ENV = "TOOLGATE_GRANTS_DB"
 GRANTS_FILE = "grants.sqlite3"
@@ -81,6 +81,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE UNIQUE INDEX grants_live_label ON grants (server, label) WHERE revoked IS NULL",
     ),
 }
+FILE_KIND = FileKind(WHAT, APPLICATION_ID, SCHEMA_VERSION, MIGRATIONS)
 BY_ID = (
     "SELECT id, server, label, policy, attributes, created, expires, revoked, rotated_to "
     "FROM grants WHERE id = ?"
@@ -204,27 +205,7 @@ class GrantStore:
         self._live: dict[str, tuple[str, Grant]] = {}  # grant id -> (token hash, grant)
         self._seen_version: int | None = None  # data_version the map was loaded at
         self._closed = False
-        try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(f"{WHAT} {self._path}: cannot create its directory") from exc
-        problem = non_database_problem(self._path, WHAT)
-        if problem is not None:
-            raise ConfigError(problem)
-        try:
-            self._conn = sqlite3.connect(
-                self._path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-        except sqlite3.Error as exc:
-            raise ConfigError(f"{WHAT} {self._path} cannot be opened: {exc}") from None
-        try:
-            self._prepare()
-        except sqlite3.Error as exc:
-            self._conn.close()
-            raise ConfigError(f"{WHAT} {self._path} cannot be opened: {exc}") from None
-        except BaseException:
-            self._conn.close()
-            raise
+        self._conn = open_owned(self._path, FILE_KIND, busy_timeout)
 
     @property
     def path(self) -> Path:
@@ -485,40 +466,6 @@ class GrantStore:
                 raise StoreError(f"{WHAT} {self._path}: {exc}") from exc
             finally:
                 self._seen_version = None  # our own commits do not move data_version
-
-    def _prepare(self) -> None:
-        conn = self._conn
-        self._check_ownership()  # before WAL: switching journal mode writes the header
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise ConfigError(f"{WHAT} {self._path}: cannot enable WAL mode (got {mode!r})")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            version = self._check_ownership()  # again, under the write lock
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[target]:
-                    conn.execute(statement)
-            if version < SCHEMA_VERSION:
-                conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-
-    def _check_ownership(self) -> int:
-        """The schema version of a file that is ours (0 for a fresh, empty database)."""
-        conn = self._conn
-        app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        objects = int(conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
-        found = (app_id, version, objects)
-        problem = ownership_problem(self._path, WHAT, found, APPLICATION_ID, SCHEMA_VERSION)
-        if problem is not None:
-            raise ConfigError(problem)
-        return 0 if app_id == 0 else version
 
     def _check_open(self) -> None:
         if self._closed:

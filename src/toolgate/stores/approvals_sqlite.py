@@ -37,8 +37,7 @@ from typing import TypeVar
 import anyio
 import anyio.to_thread
 
-from toolgate.errors import ConfigError, StoreError
-from toolgate.sqlite_files import non_database_problem, ownership_problem
+from toolgate.errors import StoreError
 from toolgate.stores.approvals import (
     Approval,
     ApprovalNotFound,
@@ -63,6 +62,7 @@ from toolgate.stores.approvals_memory import (
     lapsed,
     new_approval_id,
 )
+from toolgate.stores.sqlite_owned import FileKind, open_owned
 
 APPROVALS_DB_ENV = "TOOLGATE_APPROVALS_DB"
 APPROVALS_FILE = "approvals.sqlite3"
@@ -104,6 +104,7 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "CREATE INDEX approvals_by_created ON approvals (created_at)",
     ),
 }
+FILE_KIND = FileKind(WHAT, APPLICATION_ID, SCHEMA_VERSION, MIGRATIONS)
 
 # The statements below join constant fragments only (S608): every value is a bound parameter.
 COLUMNS = (
@@ -181,29 +182,7 @@ class SqliteApprovalStore:
     def __init__(self, path: Path, *, busy_timeout: float = 5.0) -> None:
         self._path = Path(path).expanduser()
         self._busy_timeout = busy_timeout
-        try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ConfigError(
-                f"{WHAT} {self._path}: cannot create its directory ({exc.strerror})"
-            ) from None
-        problem = non_database_problem(self._path, WHAT)
-        if problem is not None:
-            raise ConfigError(problem)
-        try:
-            self._conn = sqlite3.connect(
-                self._path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
-            )
-        except sqlite3.Error as exc:
-            raise ConfigError(f"{WHAT} {self._path} cannot be opened: {exc}") from None
-        try:
-            self._prepare()
-        except sqlite3.Error as exc:
-            self._conn.close()
-            raise ConfigError(f"{WHAT} {self._path} cannot be opened: {exc}") from None
-        except BaseException:
-            self._conn.close()
-            raise
+        self._conn = open_owned(self._path, FILE_KIND, busy_timeout)
         self._lock = threading.Lock()  # one operation at a time on the connection
         # Ids that stopped being pending through this object, for `wait` to wake on. Its own
         # lock: the loop thread takes it, and must never queue behind a busy transaction.
@@ -564,34 +543,6 @@ class SqliteApprovalStore:
     def _check_open(self) -> None:
         if self._closed:
             raise StoreError(f"{WHAT} {self._path} is closed")
-
-    def _prepare(self) -> None:
-        conn = self._conn
-        self._check_ownership()  # before WAL: switching journal mode writes the header
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise ConfigError(f"{WHAT} {self._path}: cannot enable WAL mode (got {mode!r})")
-        conn.execute("PRAGMA synchronous=NORMAL")
-        with _immediate(conn):
-            version = self._check_ownership()  # again, under the write lock
-            for target in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[target]:
-                    conn.execute(statement)
-            if version < SCHEMA_VERSION:
-                conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
-                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-
-    def _check_ownership(self) -> int:
-        """The schema version of a file that is ours (0 for a fresh, empty database)."""
-        conn = self._conn
-        app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
-        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-        objects = int(conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
-        found = (app_id, version, objects)
-        problem = ownership_problem(self._path, WHAT, found, APPLICATION_ID, SCHEMA_VERSION)
-        if problem is not None:
-            raise ConfigError(problem)
-        return 0 if app_id == 0 else version
 
 
 @contextmanager
