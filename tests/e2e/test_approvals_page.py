@@ -11,17 +11,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
-import anyio
 import httpx
 import pytest
 from playwright.sync_api import BrowserContext, Playwright, expect, sync_playwright
 
+from tests.cli.test_approvals_cli import add, stored
 from tests.conftest import free_port
 from tests.e2e.support import WAIT, require
-from toolgate.stores.approvals import Approval, ApprovalRequest, ApprovalStatus
-from toolgate.stores.approvals_sqlite import APPROVALS_DB_ENV, SqliteApprovalStore
+from toolgate.stores.approvals import ApprovalStatus
+from toolgate.stores.approvals_sqlite import APPROVALS_DB_ENV
 
 pytestmark = pytest.mark.e2e
 
@@ -38,48 +37,6 @@ FLAGS = [
 APPROVER = "approver-e2e"
 TOKEN = "e2e-admin-token-0123456789abcdef"
 SCRIPT = "<script>document.title='pwned'</script>"
-
-
-def open_approval(db: Path, tool: str, arguments: dict[str, Any]) -> Approval:
-    """A pending approval, opened through the store API as the gateway would."""
-    request = ApprovalRequest(
-        fingerprint=f"sha256:{time.monotonic_ns():064x}",
-        tool=tool,
-        arguments=arguments,
-        rule_id="r-payments",
-        rule_name="payments need a human",
-        policy_revision="rev-1",
-        identity="agent-a",
-        server="bank",
-        session=None,
-        message="payments over 100 need approval",
-        decision_id="dec-1",
-        mode="queue",
-        timeout_seconds=600.0,
-    )
-
-    async def create() -> Approval:
-        store = SqliteApprovalStore(db)
-        try:
-            approval, _ = await store.request(request, dedupe_seconds=None, now=time.time())
-            return approval
-        finally:
-            await store.aclose()
-
-    return anyio.run(create)
-
-
-def read_approval(db: Path, approval_id: str) -> Approval:
-    async def read() -> Approval | None:
-        store = SqliteApprovalStore(db)
-        try:
-            return await store.get(approval_id, time.time())
-        finally:
-            await store.aclose()
-
-    found = anyio.run(read)
-    assert found is not None
-    return found
 
 
 @contextmanager
@@ -137,8 +94,8 @@ def test_approving_in_chromium_records_the_reason_and_approver_in_the_store(
     tmp_path: Path,
 ) -> None:
     db = tmp_path / "state" / "approvals.sqlite3"
-    payment = open_approval(db, "send_payment", {"to": "acme", "amount": 250})
-    hostile = open_approval(db, "lookup", {"q": SCRIPT})
+    payment = add(db, tool="send_payment", arguments={"to": "acme", "amount": 250})
+    hostile = add(db, tool="lookup", arguments={"q": SCRIPT})
     with (
         serving(tmp_path, f"127.0.0.1:{free_port()}") as url,
         sync_playwright() as playwright,
@@ -161,10 +118,10 @@ def test_approving_in_chromium_records_the_reason_and_approver_in_the_store(
         expect(page.locator("#arguments")).to_contain_text(SCRIPT)
         assert page.locator("script").count() == 0
         assert page.title() != "pwned"
-    decided = read_approval(db, payment.id)
+    decided = stored(db, payment.id)
     assert decided.status is ApprovalStatus.APPROVED
     assert (decided.reason, decided.resolved_by) == ("invoice 7 checked", APPROVER)
-    assert read_approval(db, hostile.id).status is ApprovalStatus.PENDING
+    assert stored(db, hostile.id).status is ApprovalStatus.PENDING
     assert (
         f"approved {payment.id} (tool send_payment) by {APPROVER}"
         in (tmp_path / "serve.log").read_text()
@@ -173,8 +130,8 @@ def test_approving_in_chromium_records_the_reason_and_approver_in_the_store(
 
 def test_off_loopback_the_admin_token_guards_the_api_and_the_page(tmp_path: Path) -> None:
     db = tmp_path / "state" / "approvals.sqlite3"
-    first = open_approval(db, "send_payment", {"to": "acme", "amount": 250})
-    second = open_approval(db, "send_payment", {"to": "bolt", "amount": 900})
+    first = add(db, tool="send_payment", arguments={"to": "acme", "amount": 250})
+    second = add(db, tool="send_payment", arguments={"to": "bolt", "amount": 900})
     with serving(tmp_path, f"0.0.0.0:{free_port()}", TOKEN) as url:
         anonymous = httpx.get(f"{url}api/approvals", timeout=WAIT)
         page = httpx.get(url, timeout=WAIT)
@@ -196,5 +153,5 @@ def test_off_loopback_the_admin_token_guards_the_api_and_the_page(tmp_path: Path
     assert (anonymous.status_code, page.status_code) == (401, 401)
     assert {a["id"] for a in listed.json()["approvals"]} == {first.id, second.id}
     assert denied.status_code == 200
-    assert read_approval(db, second.id).reason == "unknown payee"
-    assert read_approval(db, first.id).resolved_by == APPROVER
+    assert stored(db, second.id).reason == "unknown payee"
+    assert stored(db, first.id).resolved_by == APPROVER
