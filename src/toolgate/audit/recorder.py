@@ -31,6 +31,7 @@ from toolgate.audit.event import (
 from toolgate.audit.redact import Redactor, redact_command, redact_url
 from toolgate.audit.sink import AuditRecord, AuditSink
 from toolgate.clock import Clock
+from toolgate.stores.approvals import Approval
 
 log = logging.getLogger("toolgate.audit")
 
@@ -248,31 +249,26 @@ class AuditRecorder:
     async def approval_changed(
         self,
         change: ApprovalChange,
-        approval_id: str,
+        approval: Approval,
         *,
-        mode: str,
-        tool: str,
-        rule: str,
-        policy_revision: str,
-        identity: str | None,
-        session: str | None,
-        decision_id: str | None = None,
+        decision_id: str | None,
         by: str | None = None,
         reason: str | None = None,
     ) -> None:
         """An approval request was made, joined, resolved, consumed or expired."""
+        request = approval.request
         await self._emit(
             ApprovalEvent(
                 ts=timestamp(self._clock.now()),
                 instance=self.instance,
-                approval_id=approval_id,
+                approval_id=approval.id,
                 change=change,
-                mode=mode,
-                tool=tool,
-                rule=rule,
-                policy_revision=policy_revision,
-                identity=identity,
-                session=session,
+                mode=request.mode,
+                tool=request.tool,
+                rule=request.rule_id,
+                policy_revision=request.policy_revision,
+                identity=request.identity,
+                session=request.session,
                 decision_id=decision_id,
                 by=by,
                 reason=reason,

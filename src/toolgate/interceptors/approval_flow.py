@@ -390,19 +390,8 @@ class ApprovalDesk:
         by: str | None = None,
         reason: str | None = None,
     ) -> None:
-        request = approval.request
         await self.audit.approval_changed(
-            change,
-            approval.id,
-            mode=request.mode,
-            tool=request.tool,
-            rule=request.rule_id,
-            policy_revision=request.policy_revision,
-            identity=request.identity,
-            session=request.session,
-            decision_id=call.passage.event.decision_id,
-            by=by,
-            reason=reason,
+            change, approval, decision_id=call.passage.event.decision_id, by=by, reason=reason
         )
 
 

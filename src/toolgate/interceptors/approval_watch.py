@@ -105,7 +105,6 @@ class ApprovalWatcher:
         self._reported[approval.id] = None
         if len(self._reported) > REPORTED_MEMORY:
             self._reported.popitem(last=False)
-        request = approval.request
         change = {
             ApprovalStatus.APPROVED: "approved",
             ApprovalStatus.CONSUMED: "approved",
@@ -113,14 +112,8 @@ class ApprovalWatcher:
         }.get(approval.status, "expired")
         await self.audit.approval_changed(
             change,  # type: ignore[arg-type]
-            approval.id,
-            mode=request.mode,
-            tool=request.tool,
-            rule=request.rule_id,
-            policy_revision=request.policy_revision,
-            identity=request.identity,
-            session=request.session,
-            decision_id=request.decision_id,
+            approval,
+            decision_id=approval.request.decision_id,
             by=approval.resolved_by,
             reason=approval.reason,
         )
