@@ -1,12 +1,15 @@
 """Counter reservation latency: memory vs SQLite vs Redis, store alone and via the Ledger.
 
 Usage: python bench/bench_counters.py [--calls N] [--rounds R] [--dir DIR] [--redis URL]
+                                     [--only memory,sqlite,redis]
 
 Every contender runs in the same process, interleaved round by round (A B C … A B C …) after a
 warm-up, so machine noise hits them alike. Each sample is one awaited reservation that succeeds
 (limits are far away), timed with perf_counter_ns. Prints a table of p50/p95/p99 µs per call and
-writes bench/results/counters.json. The SQLite file lives in a temporary directory under --dir
-(default bench/results/, i.e. the disk the project sits on; /tmp may be a RAM disk).
+writes bench/results/counters.json (a run limited with --only writes counters-<backends>.json
+instead, so it never replaces the full run's file). The SQLite file lives in a temporary
+directory under --dir (default bench/results/, i.e. the disk the project sits on; /tmp may be a
+RAM disk).
 
 Redis: against --redis URL, or else a redis-server started here on a free loopback port (no
 persistence); without either the Redis rows are left out. A PING on the store's own connection
@@ -49,6 +52,7 @@ RESULTS = Path(__file__).parent / "results"
 TARGET_US = {"memory": 5.0, "sqlite": 100.0}  # docs/benchmarks.md
 TARGET_PING_RATIO = 1.3  # Redis: a reservation within 1.3x a PING round trip
 SLIDING_MINUTE = Window(60, "minute", sliding=True)
+BACKENDS = frozenset({"memory", "sqlite", "redis"})
 FAR = Decimal(10**15)  # a limit no run reaches: every sample is a successful reservation
 
 
@@ -162,13 +166,17 @@ def summarise(contender: Contender, ping_p50: float | None) -> dict[str, object]
 
 
 async def run(
-    calls: int, rounds: int, directory: Path, redis: str | None
+    calls: int, rounds: int, directory: Path, redis: str | None, only: frozenset[str] = BACKENDS
 ) -> list[dict[str, object]]:
     with tempfile.TemporaryDirectory(dir=directory) as tmp, redis_url(redis, Path(tmp)) as url:
         memory = MemoryCounterStore()
         sqlite = SqliteCounterStore(Path(tmp) / "counters.db")
-        contenders = contenders_for("memory", memory) + contenders_for("sqlite", sqlite)
-        shared = None if url is None else RedisCounterStore(url)
+        contenders: list[Contender] = []
+        if "memory" in only:
+            contenders += contenders_for("memory", memory)
+        if "sqlite" in only:
+            contenders += contenders_for("sqlite", sqlite)
+        shared = None if url is None or "redis" not in only else RedisCounterStore(url)
         if shared is not None:
             contenders += redis_contenders(shared)
         for contender in contenders:  # warm-up: caches, statement cache, WAL file
@@ -185,16 +193,38 @@ async def run(
     return [summarise(c, ping_p50) for c in contenders]
 
 
+def backends(text: str) -> frozenset[str]:
+    """`--only`: a comma-separated subset of BACKENDS; anything else is refused by name."""
+    chosen = frozenset(part.strip() for part in text.split(",") if part.strip())
+    unknown = sorted(chosen - BACKENDS)
+    if not chosen or unknown:
+        raise argparse.ArgumentTypeError(
+            f"--only takes a comma-separated subset of {', '.join(sorted(BACKENDS))}, got {text!r}"
+        )
+    return chosen
+
+
+def results_name(only: frozenset[str]) -> str:
+    """counters.json for a full run; a partial run gets its own file, never overwriting it."""
+    return "counters.json" if only == BACKENDS else f"counters-{'-'.join(sorted(only))}.json"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20_000, help="timed calls per contender")
     parser.add_argument("--rounds", type=int, default=10, help="interleaved rounds")
     parser.add_argument("--dir", type=Path, default=RESULTS, help="where the SQLite file lives")
     parser.add_argument("--redis", help="a Redis URL to measure (default: start redis-server)")
+    parser.add_argument(
+        "--only",
+        type=backends,
+        default=BACKENDS,
+        help="comma-separated backends to measure (default: memory,sqlite,redis)",
+    )
     args = parser.parse_args()
     RESULTS.mkdir(parents=True, exist_ok=True)
     args.dir.mkdir(parents=True, exist_ok=True)
-    rows = anyio.run(run, args.calls, args.rounds, args.dir, args.redis)
+    rows = anyio.run(run, args.calls, args.rounds, args.dir, args.redis, args.only)
 
     print(f"{'contender':<20} {'p50 µs':>8} {'p95 µs':>8} {'p99 µs':>8} {'target':>8} {'/PING':>6}")
     for row in rows:
@@ -206,7 +236,7 @@ def main() -> None:
             f"{row['p99_us']:>8.2f} {shown} "
             + (f"{ratio:>6.2f}" if isinstance(ratio, float) else "")
         )
-    out = RESULTS / "counters.json"
+    out = RESULTS / results_name(args.only)
     report = {
         "benchmark": "counter reservation",
         "date": datetime.now(UTC).isoformat(timespec="seconds"),

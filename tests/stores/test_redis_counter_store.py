@@ -16,7 +16,7 @@ from tests.conftest import RedisServer, free_port, start_redis, stop_redis
 from toolgate.app.counter_store import open_counter_store
 from toolgate.clock import FakeClock
 from toolgate.errors import ConfigError, StoreError
-from toolgate.stores.base import BucketKey, ReserveItem
+from toolgate.stores.base import BucketKey, ReserveItem, ReserveResult
 from toolgate.stores.plan import EXACT
 from toolgate.stores.redis_counters import MAX_DIGITS, RedisCounterStore
 
@@ -129,6 +129,47 @@ async def test_a_bucket_expires_after_its_window_and_grace_and_a_sliding_slice_a
         sliding = admin.pttl(f"toolgate:counter:slide@{START}")
     assert (60 + 300 - 10 - 5) * 1000 < fixed <= (60 + 300 - 10) * 1000
     assert (6 * 60 + 300 - 10 - 5) * 1000 < sliding <= (6 * 60 + 300 - 10) * 1000
+
+
+async def test_the_same_items_reserved_again_later_get_a_shorter_expiry_then_none(
+    store: RedisCounterStore, fresh_redis: RedisServer, clock: FakeClock
+) -> None:
+    items = (item("again", "2"),)  # one tuple, so the second call reuses its encoding
+    clock.set(START + 10)
+    await store.reserve(items)
+    clock.set(START + 100)
+    await store.reserve(items)
+    with fresh_redis.client() as admin:
+        ttl = admin.pttl(f"toolgate:counter:again@{START}")
+        assert admin.get(f"toolgate:counter:again@{START}") == b"4"
+    assert (60 + 300 - 100 - 5) * 1000 < ttl <= (60 + 300 - 100) * 1000
+    clock.set(START + 60 + 300)  # the bucket has expired: read as zero, never written again
+    assert (await store.reserve(items)).ok
+    assert await store.get([BucketKey("again", START, 60)]) == [0]
+    with fresh_redis.client() as admin:
+        assert admin.get(f"toolgate:counter:again@{START}") == b"4"
+
+
+async def test_short_integers_and_long_decimals_mix_exactly_in_one_reservation(
+    store: RedisCounterStore,
+) -> None:
+    big = "1" + "0" * 20
+    assert (await store.reserve([item("k", "5", big), item("k", "0.25", "5.25", after=True)])).ok
+    refused = await store.reserve([item("k", "1", "100"), item("k", big, big, after=True)])
+    assert refused == ReserveResult(False, 1, Decimal("6.25"))  # it read item 0's staged value
+    assert await store.get([BucketKey("k", START, 60)]) == [Decimal("5.25")]
+
+
+@pytest.mark.parametrize("reply", [7, [], [1], [0, 0, "x", "1"], [0, 0, 0, "abc"], "OK", None])
+async def test_a_garbage_reservation_reply_is_a_store_error_naming_it(
+    store: RedisCounterStore, reply: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def garbage(*args: object) -> object:
+        return reply
+
+    monkeypatch.setattr(store._client, "execute_command", garbage)
+    with pytest.raises(StoreError, match=r"counter store redis://.*(unexpected reply|decimal)"):
+        await store.reserve([item("k", "1")])
 
 
 async def test_a_rollback_keeps_the_bucket_expiry(

@@ -37,10 +37,10 @@ import hashlib
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -65,6 +65,7 @@ FIRST_BACKOFF = 0.05  # seconds before the first new attempt after Redis became 
 DEFAULT_MAX_BACKOFF = 2.0
 DEFAULT_ROLLBACK_RETRY_SECONDS = 60.0
 _OUTAGE = (RedisConnectionError, RedisTimeoutError)
+_Execute = Callable[..., Awaitable[Any]]
 
 
 class StoreUnavailableError(StoreError):
@@ -106,16 +107,35 @@ class _Script:
     def __init__(self, source: str) -> None:
         self.source = source
         self.sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+        self._evalsha = (b"EVALSHA", self.sha.encode())
 
-    async def run(self, client: Redis, keys: Sequence[str], args: Sequence[str]) -> Any:
-        packed = " ".join(args)  # the scripts split it: one argument instead of many to encode
+    def command(self, keys: Sequence[str]) -> tuple[bytes, ...]:
+        """EVALSHA, the SHA, the key count and the keys, encoded once (redis-py passes bytes
+        through as they are); the packed arguments follow."""
+        return (*self._evalsha, str(len(keys)).encode(), *(key.encode() for key in keys))
+
+    async def run(self, client: Redis, command: tuple[bytes, ...], packed: bytes) -> Any:
+        """`command` from `command()`; `packed`: every argument, space-separated (the scripts
+        split it: one argument to encode instead of many)."""
+        execute = cast(_Execute, client.execute_command)  # untyped in redis-py
         try:
-            return await client.evalsha(self.sha, len(keys), *keys, packed)
+            return await execute(*command, packed)
         except NoScriptError:
             await client.script_load(self.source)
-            return await client.evalsha(self.sha, len(keys), *keys, packed)
+            return await execute(*command, packed)
 
 
+@dataclass(frozen=True, slots=True)
+class _Encoded:
+    """A reservation's script call without its clock reading: `command` (see `_Script`) and
+    the packed arguments after the mode and the clock. The same items encode the same way,
+    so it is built once and reused until the cache is cleared."""
+
+    command: tuple[bytes, ...]
+    tail: bytes
+
+
+ENCODED_CACHE_SIZE = 4096  # distinct item lists; cleared when full (rebuilt on demand)
 _RESERVE = _Script(RESERVE_LUA)
 _ROLLBACK = _Script(ROLLBACK_LUA)
 
@@ -156,6 +176,8 @@ class RedisCounterStore:
             retry=Retry(NoBackoff(), 0),
             health_check_interval=0,
         )
+        self._mode = b"t" if server_time else b"-"  # whether reservations return Redis TIME
+        self._encoded: dict[tuple[ReserveItem, ...], _Encoded] = {}
         self._closed = False
         # Outage state: when it began (None while reachable), the last failure, the current
         # backoff and when the next attempt may be made (time.monotonic()).
@@ -202,15 +224,24 @@ class RedisCounterStore:
         self._check_open()
         if not items:
             return RESERVED
-        keys, args = self._reserve_args(items)
+        key = items if type(items) is tuple else tuple(items)
+        try:
+            encoded = self._encoded.get(key)
+        except TypeError:  # unhashable (a signaling NaN): `_encode` refuses it by name
+            encoded = None
+        if encoded is None:
+            encoded = self._encode(key)
+        packed = b"%s %d %s" % (self._mode, int(self._clock.now() * 1000), encoded.tail)
+        self._guard()
         sent = self._local_now()
-        reply = await self._call(_RESERVE, keys, args)
-        if self._server_clock is not None:
-            self._server_clock.observe(reply[1], sent, self._local_now())
-        if reply[0] == 1:
+        try:
+            reply = await _RESERVE.run(self._client, encoded.command, packed)
+        except RedisError as exc:
+            raise self._failure(exc) from None
+        self._recovered()
+        if reply == 1 and type(reply) is int:
             return RESERVED
-        index, current = reply[2], reply[3]
-        return ReserveResult(False, int(index), parse_value(current, self._where()))
+        return self._reserve_reply(reply, sent)
 
     async def rollback(self, items: Sequence[ReserveItem]) -> None:
         """Undo `items`; when Redis is unreachable the undo is kept and retried in the
@@ -292,8 +323,9 @@ class RedisCounterStore:
         self._pending.clear()
         await self._client.aclose()
 
-    def _reserve_args(self, items: Sequence[ReserveItem]) -> tuple[list[str], list[str]]:
-        now = self._clock.now()
+    def _encode(self, items: tuple[ReserveItem, ...]) -> _Encoded:
+        """The script call for `items` (see RESERVE_LUA for the layout), without the mode and
+        the clock; StoreError for an amount or limit the scripts cannot take."""
         slots: dict[str, int] = {}
         buckets: list[BucketKey] = []
         tail: list[str] = []
@@ -309,14 +341,33 @@ class RedisCounterStore:
             flags = ("i" if item.inclusive else "x") + ("a" if item.check_after else "b")
             tail += (str(slot), _plain(item.amount, "amount"), limit, flags)
         keys = list(slots)
-        head = ["t" if self._server_clock is not None else "-", str(len(buckets))]
+        head = [str(len(buckets))]
         for bucket in buckets:
-            ttl_ms = int((expires_at(bucket, self._grace) - now) * 1000)
+            expiry_ms = expires_at(bucket, self._grace) * 1000
             earlier = self._earlier_keys(bucket)
             span = (len(keys) + 1, len(keys) + len(earlier)) if earlier else (0, 0)
             keys += earlier
-            head += (str(ttl_ms), str(span[0]), str(span[1]))
-        return keys, head + tail
+            head += (str(expiry_ms), str(span[0]), str(span[1]))
+        encoded = _Encoded(_RESERVE.command(keys), " ".join(head + tail).encode())
+        if len(self._encoded) >= ENCODED_CACHE_SIZE:
+            self._encoded.clear()  # rebuilt on demand; an LRU would cost more than it saves
+        with contextlib.suppress(TypeError):  # not cached if unhashable: still correct
+            self._encoded[items] = encoded
+        return encoded
+
+    def _reserve_reply(self, reply: Any, sent: float) -> ReserveResult:
+        """Decode a reservation reply other than a bare 1 (see RESERVE_LUA); anything else is
+        a StoreError: the reservation cannot be known to have been applied or not."""
+        try:
+            if self._server_clock is not None:
+                self._server_clock.observe(reply[1], sent, self._local_now())
+            if reply[0] == 1 and len(reply) == 2:
+                return RESERVED
+            if reply[0] == 0 and len(reply) == 4:
+                return ReserveResult(False, int(reply[2]), parse_value(reply[3], self._where()))
+        except (TypeError, ValueError, IndexError, KeyError):
+            pass
+        raise StoreError(f"{self._where()}: unexpected reply to a reservation: {reply!r}")
 
     async def _apply_rollback(self, pending: _PendingRollback) -> None:
         now = self._clock.now()
@@ -333,7 +384,8 @@ class RedisCounterStore:
         if args:
             marker_ttl = max(1, int((last - now) * 1000))
             keys = [*slots, pending.marker]
-            await self._call(_ROLLBACK, keys, [str(marker_ttl), *args])
+            packed = " ".join([str(marker_ttl), *args]).encode()
+            await self._call(_ROLLBACK, _ROLLBACK.command(keys), packed)
 
     async def _retry_rollbacks(self) -> None:
         delay = FIRST_BACKOFF
@@ -367,10 +419,10 @@ class RedisCounterStore:
             self.rollbacks_abandoned,
         )
 
-    async def _call(self, script: _Script, keys: Sequence[str], args: Sequence[str]) -> Any:
+    async def _call(self, script: _Script, command: tuple[bytes, ...], packed: bytes) -> Any:
         self._guard()
         try:
-            reply = await script.run(self._client, keys, args)
+            reply = await script.run(self._client, command, packed)
         except RedisError as exc:
             raise self._failure(exc) from None
         self._recovered()

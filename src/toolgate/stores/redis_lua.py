@@ -16,13 +16,25 @@ command interleaves, so two gateways can never both admit the last unit.
 
 from __future__ import annotations
 
-DECIMAL_LUA = r"""
+# Shared by both scripts: string helpers, and the reply for a corrupt stored value.
+PRELUDE_LUA = r"""
 local sub, rep, fmt, find = string.sub, string.rep, string.format, string.find
 
 local function bad(v)
   return redis.error_reply('TOOLGATE stored counter value is not a decimal: ' .. tostring(v))
 end
 
+-- the client sends every argument in ARGV[1], space-separated: one argument to encode, not 4n+1
+local function words(text)
+  local out, n = {}, 0
+  for w in string.gmatch(text, '%S+') do n = n + 1; out[n] = w end
+  return out, n
+end
+"""
+
+# The exact decimal functions (each `local function` is a closure created per run, so the
+# reservation script builds them only when a value is not a short integer).
+DECIMAL_LUA = r"""
 local function valid(v)
   return find(v, '^%-?%d+$') ~= nil or find(v, '^%-?%d+%.%d+$') ~= nil
 end
@@ -103,13 +115,6 @@ local function dneg(x)
   return '-' .. x
 end
 
--- the client sends every argument in ARGV[1], space-separated: one argument to encode, not 4n+1
-local function words(text)
-  local out, n = {}, 0
-  for w in string.gmatch(text, '%S+') do n = n + 1; out[n] = w end
-  return out
-end
-
 -- -1, 0 or 1 as x <, = or > y
 local function dcmp(x, y)
   if short_int(x) and short_int(y) then
@@ -122,40 +127,68 @@ end
 """
 
 # KEYS: the distinct buckets (1..n), then the earlier slices of sliding buckets.
-# ARGV (sent space-separated in ARGV[1]): 't' to have Redis's TIME returned, else '-'; n; per
-# bucket: ttl in ms (<= 0: already expired), first and last index of its earlier slices in KEYS
-# (0 0 when it has none); then per item: bucket index, amount, limit ('_' for none), flags ('i'
-# inclusive or 'x' exclusive, then 'b' before or 'a' after).
-# Returns {1, TIME} when applied, or {0, TIME, failed item index (0-based), the value it read};
-# TIME is Redis's clock ({seconds, microseconds}) when asked for, else 0: it keeps the gateways'
-# windows on Redis time at no extra round trip (Redis 7 replicates script effects, so TIME
-# alongside writes is allowed).
+# ARGV (sent space-separated in ARGV[1]): 't' to have Redis's TIME returned, else '-'; the
+# client's clock in ms; n; per bucket: when it expires (client clock, ms; its time to live is
+# that minus the client's clock, <= 0: already expired), first and last index of its earlier
+# slices in KEYS (0 0 when it has none); then per item: bucket index, amount, limit ('_' for
+# none), flags ('i' inclusive or 'x' exclusive, then 'b' before or 'a' after). Everything but
+# the clock is the same call after call for the same items, so the client encodes it once.
+# Returns 1 when applied, {1, TIME} when applied and TIME was asked for, or
+# {0, TIME or 0, failed item index (0-based), the value it read}. TIME is Redis's clock
+# ({seconds, microseconds}): it keeps the gateways' windows on Redis time at no extra round
+# trip (Redis 7 replicates script effects, so TIME alongside writes is allowed).
+# Short integers (15 digits or fewer, the common case of call counts) are added and compared as
+# doubles (exact); anything else goes through DECIMAL_LUA, built on first need.
 RESERVE_LUA = (
-    DECIMAL_LUA
+    PRELUDE_LUA
+    + "local function decimal()\n"
+    + DECIMAL_LUA
     + r"""
-local ARGV = words(ARGV[1])
-local function now()
-  if ARGV[1] == 't' then return redis.call('TIME') end
-  return 0
+  return {dadd = dadd, dcmp = dcmp, valid = valid}
 end
-local n = tonumber(ARGV[2])
+
+local A, w = words(ARGV[1])
+local now, n = tonumber(A[2]), tonumber(A[3])
 local ttl, efirst, elast = {}, {}, {}
-local a = 3
+local a = 4
 for s = 1, n do
-  ttl[s] = tonumber(ARGV[a]); efirst[s] = tonumber(ARGV[a + 1]); elast[s] = tonumber(ARGV[a + 2])
+  ttl[s] = tonumber(A[a]) - now; efirst[s] = tonumber(A[a + 1]); elast[s] = tonumber(A[a + 2])
   a = a + 3
+end
+local lib
+local function exact()
+  if lib == nil then lib = decimal() end
+  return lib
+end
+local function short(v)
+  return #v <= 15 and find(v, '^%-?%d+$') ~= nil
+end
+local function plus(x, y)
+  if short(x) and short(y) then
+    local v = tonumber(x) + tonumber(y)
+    if v == 0 then return '0' end
+    return fmt('%.0f', v)
+  end
+  return exact().dadd(x, y)
+end
+local function compare(x, y)
+  if short(x) and short(y) then
+    local p, q = tonumber(x), tonumber(y)
+    if p < q then return -1 elseif p > q then return 1 else return 0 end
+  end
+  return exact().dcmp(x, y)
 end
 local staged, past = {}, {}
 local index = 0
-while a <= #ARGV do
-  local s, amount, limit, flags = tonumber(ARGV[a]), ARGV[a + 1], ARGV[a + 2], ARGV[a + 3]
+while a <= w do
+  local s, amount, limit, flags = tonumber(A[a]), A[a + 1], A[a + 2], A[a + 3]
   a = a + 4
   local current = staged[s]
   if current == nil then
     current = (ttl[s] > 0 and redis.call('GET', KEYS[s])) or '0'
-    if not valid(current) then return bad(current) end
+    if not short(current) and not exact().valid(current) then return bad(current) end
   end
-  local after = dadd(current, amount)
+  local after = plus(current, amount)
   if limit ~= '_' then
     local seen = current
     if sub(flags, 2, 2) == 'a' then seen = after end
@@ -167,18 +200,19 @@ while a <= #ARGV do
         for k = efirst[s], elast[s] do
           local v = redis.call('GET', KEYS[k])
           if v then
-            if not valid(v) then return bad(v) end
-            before = dadd(before, v)
+            if not short(v) and not exact().valid(v) then return bad(v) end
+            before = plus(before, v)
           end
         end
         past[s] = before
       end
-      seen = dadd(seen, before)
-      read = dadd(current, before)
+      seen = plus(seen, before)
+      read = plus(current, before)
     end
-    local c = dcmp(seen, limit)
+    local c = compare(seen, limit)
     if c > 0 or (c == 0 and sub(flags, 1, 1) == 'x') then
-      return {0, now(), index, read}
+      if A[1] == 't' then return {0, redis.call('TIME'), index, read} end
+      return {0, 0, index, read}
     end
   end
   staged[s] = after
@@ -187,7 +221,8 @@ end
 for s, value in pairs(staged) do
   if ttl[s] > 0 then redis.call('SET', KEYS[s], value, 'PX', ttl[s]) end
 end
-return {1, now()}
+if A[1] == 't' then return {1, redis.call('TIME')} end
+return 1
 """
 )
 
@@ -197,7 +232,8 @@ return {1, now()}
 # and undoes nothing twice (returns 0). A bucket that no longer exists has expired: it is
 # skipped, never recreated negative.
 ROLLBACK_LUA = (
-    DECIMAL_LUA
+    PRELUDE_LUA
+    + DECIMAL_LUA
     + r"""
 local ARGV = words(ARGV[1])
 if not redis.call('SET', KEYS[#KEYS], '1', 'NX', 'PX', tonumber(ARGV[1])) then return 0 end
