@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 
 from toolgate.clock import FakeClock
+from toolgate.errors import StoreError
 from toolgate.identity.grant_auth import GrantAuthenticator
+from toolgate.identity.grant_rules import Grant, TokenProblem
 from toolgate.identity.grants import GrantStore
+from toolgate.identity.grants_memory import MemoryGrantStore
 from toolgate.identity.principal import Principal, Refusal
 
 METADATA = "https://gw.example/.well-known/oauth-protected-resource/mcp/files"
@@ -184,3 +187,39 @@ async def test_an_unreadable_grant_store_fails_closed_with_503(
     refusal = await refused(auth, f"Bearer {token}")
     assert refusal.status == 503
     assert str(store.path) not in refusal.message
+
+
+class FailingVerifier:
+    """A grant store that cannot be reached: every verification is a StoreError."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[str, float]] = []
+
+    async def averify(self, token: str, now: float) -> Grant | TokenProblem:
+        self.asked.append((token, now))
+        raise StoreError("grant store redis://***@10.0.0.9:6379/0: ConnectionError: refused")
+
+
+@pytest.mark.anyio
+async def test_a_store_that_cannot_be_reached_fails_closed_with_503_without_naming_it(
+    clock: FakeClock,
+) -> None:
+    verifier = FailingVerifier()
+    token = GOOD_SHAPE
+    refusal = await refused(GrantAuthenticator(verifier, clock), f"Bearer {token}")
+    assert refusal.status == 503
+    assert "try again later" in refusal.message
+    assert "10.0.0.9" not in refusal.message
+    assert verifier.asked == [(token, clock.now())]  # asked once, at the authenticator's time
+
+
+@pytest.mark.anyio
+async def test_any_grant_verifier_serves_the_authenticator(clock: FakeClock) -> None:
+    with MemoryGrantStore(clock=clock) as grants:
+        grant, token = grants.create("files", "agent-a", attributes={"team": "ops"})
+        auth = GrantAuthenticator(grants, clock)
+        outcome = await auth.authenticate(f"Bearer {token}", "files")
+        assert isinstance(outcome, Principal)
+        assert (outcome.name, outcome.grant_id) == ("agent-a", grant.id)
+        grants.revoke(grant.id)
+        assert (await refused(auth, f"Bearer {token}")).status == 401

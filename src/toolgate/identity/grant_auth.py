@@ -3,8 +3,12 @@
 Anything short of a live grant for the requested server is a `Refusal`, never an exception:
 no header, another scheme, a malformed, unknown, revoked or expired token get 401 with a
 `WWW-Authenticate: Bearer …` challenge (RFC 6750; `error="invalid_token"` unless the header was
-simply absent), a valid grant for another server gets 403. When the grants file cannot be read
-the request is refused with 503 (fail closed: a revoke might have been missed).
+simply absent), a valid grant for another server gets 403. When the grant store cannot be read
+(an unreadable file, an unreachable Redis) the request is refused with 503 (fail closed: a
+revoke might have been missed).
+
+The store is any `GrantVerifier` (SQLite, Redis or in-memory); it is awaited, so a store that
+asks a server over the network does not block the event loop.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ import logging
 
 from toolgate.clock import Clock
 from toolgate.errors import ToolgateError
-from toolgate.identity.grants import GrantStore
+from toolgate.identity.grant_rules import GrantVerifier
 from toolgate.identity.principal import Principal, Refusal
 
 log = logging.getLogger("toolgate.grants")
@@ -29,10 +33,10 @@ PROBLEMS = {
 
 
 class GrantAuthenticator:
-    """An `Authenticator` over a GrantStore: the Principal is the grant's label and attributes."""
+    """An `Authenticator` over a grant store: the Principal is the grant's label and attributes."""
 
     def __init__(
-        self, store: GrantStore, clock: Clock, resource_metadata_url: str | None = None
+        self, store: GrantVerifier, clock: Clock, resource_metadata_url: str | None = None
     ) -> None:
         self._store = store
         self._clock = clock
@@ -54,7 +58,7 @@ class GrantAuthenticator:
         if not token:
             return self._refuse(401, "the Bearer token is empty", "invalid_token")
         try:
-            found = self._store.verify(token, self._clock.now())
+            found = await self._store.averify(token, self._clock.now())
         except ToolgateError as exc:
             log.warning("grant check failed, request refused: %s", exc)
             return Refusal(503, "grants cannot be checked right now; try again later")

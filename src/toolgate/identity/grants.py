@@ -20,48 +20,77 @@ untouched. It is marked with `PRAGMA application_id` and versioned with `PRAGMA 
 from __future__ import annotations
 
 import builtins
-import json
-import math
 import os
-import re
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from os import PathLike
 from pathlib import Path
 from types import TracebackType
-from typing import Literal
 
 from toolgate.clock import Clock, SystemClock
-from toolgate.errors import ConfigError, StoreError
-from toolgate.identity.tokens import (
-    hashes_equal,
-    is_grant_id,
-    new_grant_id,
-    new_token,
-    parse_token,
-    token_hash,
+from toolgate.errors import StoreError
+from toolgate.identity.grant_rules import (
+    ATTRIBUTE_KEY_RE,
+    ID_ATTEMPTS,
+    MAX_ATTRIBUTE_VALUE,
+    MAX_ATTRIBUTES,
+    MAX_LABEL,
+    RESERVED_ATTRIBUTES,
+    SERVER_RE,
+    Grant,
+    GrantRegistry,
+    GrantVerifier,
+    Status,
+    TokenProblem,
+    already_revoked,
+    cannot_rotate_expired,
+    check_attributes,
+    check_grant_id,
+    check_label,
+    check_new_grant,
+    check_revoke_target,
+    check_server,
+    decode_attributes,
+    encode_attributes,
+    judge,
+    label_taken,
+    no_live_label,
+    no_such_grant,
+    number,
 )
+from toolgate.identity.tokens import new_grant_id, new_token, parse_token, token_hash
 from toolgate.stores.sqlite_owned import FileKind, open_owned
+
+__all__ = [
+    "APPLICATION_ID",
+    "ATTRIBUTE_KEY_RE",
+    "GRANTS_DB_ENV",
+    "GRANTS_FILE",
+    "MAX_ATTRIBUTES",
+    "MAX_ATTRIBUTE_VALUE",
+    "MAX_LABEL",
+    "RESERVED_ATTRIBUTES",
+    "SERVER_RE",
+    "Grant",
+    "GrantRegistry",
+    "GrantStore",
+    "GrantVerifier",
+    "Status",
+    "TokenProblem",
+    "check_attributes",
+    "check_label",
+    "check_server",
+    "grants_path",
+]
 
 GRANTS_DB_ENV = "TOOLGATE_GRANTS_DB"
 GRANTS_FILE = "grants.sqlite3"
 WHAT = "grants database"
 APPLICATION_ID = 0x54474752  # "TGGR": toolgate grants
 SCHEMA_VERSION = 1
-
-SERVER_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,62}")
-ATTRIBUTE_KEY_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
-RESERVED_ATTRIBUTES = ("name", "grant", "server")  # identity.name is the label; the rest we set
-MAX_LABEL = 128
-MAX_ATTRIBUTE_VALUE = 1024
-MAX_ATTRIBUTES = 64
-ID_ATTEMPTS = 8  # fresh ids tried before giving up (48 random bits: a clash is already rare)
-
-Status = Literal["live", "revoked", "expired"]
-TokenProblem = Literal["malformed", "unknown", "expired"]
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     1: (
@@ -106,30 +135,6 @@ INSERT = (
 Row = tuple[str, str, str, str | None, str, float, float | None, float | None, str | None]
 
 
-@dataclass(frozen=True, slots=True)
-class Grant:
-    """One grant as stored; never carries its token or the token's hash."""
-
-    id: str
-    server: str
-    label: str
-    policy: Path | None
-    attributes: Mapping[str, str] = field(default_factory=dict)
-    created: float = 0.0
-    expires: float | None = None
-    revoked: float | None = None
-    rotated_to: str | None = None
-
-    def expired(self, now: float) -> bool:
-        return self.expires is not None and self.expires <= now
-
-    def status(self, now: float) -> Status:
-        """ "expired" if it ran out before it was revoked (or now), else "revoked" or "live"."""
-        if self.expired(self.revoked if self.revoked is not None else now):
-            return "expired"
-        return "revoked" if self.revoked is not None else "live"
-
-
 def grants_path(explicit: Path | None, state_dir: Path) -> Path:
     """The grants file: `explicit` (--grants-db), else $TOOLGATE_GRANTS_DB, else the state dir's.
 
@@ -144,52 +149,13 @@ def grants_path(explicit: Path | None, state_dir: Path) -> Path:
     return state_dir / GRANTS_FILE
 
 
-def check_server(server: str) -> None:
-    if not isinstance(server, str) or SERVER_RE.fullmatch(server) is None:
-        raise ConfigError(
-            f"server name {_shown(server)} is invalid: use 1-63 lowercase letters, digits, "
-            '"-" or "_", starting with a letter or digit'
-        )
-
-
-def check_label(label: str) -> None:
-    if not isinstance(label, str) or not label:
-        raise ConfigError("label must not be empty")
-    if len(label) > MAX_LABEL:
-        raise ConfigError(f"label is {len(label)} characters long; at most {MAX_LABEL} allowed")
-    if not label.isprintable():
-        raise ConfigError(f"label {_shown(label)} contains control or non-printable characters")
-    if label != label.strip():
-        raise ConfigError(f"label {_shown(label)} must not start or end with whitespace")
-
-
-def check_attributes(attributes: Mapping[str, str]) -> None:
-    if len(attributes) > MAX_ATTRIBUTES:
-        raise ConfigError(f"a grant has at most {MAX_ATTRIBUTES} attributes")
-    for key, value in attributes.items():
-        if not isinstance(key, str) or ATTRIBUTE_KEY_RE.fullmatch(key) is None:
-            raise ConfigError(
-                f"attribute name {_shown(key)} is invalid: use up to 64 letters, digits, "
-                '"_", "." or "-", starting with a letter or "_"'
-            )
-        if key in RESERVED_ATTRIBUTES:
-            raise ConfigError(
-                f'attribute name "{key}" is reserved (identity.name is the label; "grant" and '
-                '"server" are set by toolgate)'
-            )
-        if not isinstance(value, str) or len(value) > MAX_ATTRIBUTE_VALUE:
-            raise ConfigError(
-                f'attribute "{key}" must be text of at most {MAX_ATTRIBUTE_VALUE} characters'
-            )
-        if not value.isprintable():
-            raise ConfigError(f'attribute "{key}" contains control or non-printable characters')
-
-
 class GrantStore:
     """Grants in an SQLite file (WAL mode), created with its parents when missing.
 
     Synchronous by design: every call is one short transaction or, for `lookup`, usually no
-    query at all. One store may be shared by threads; it serialises its own calls.
+    query at all. One store may be shared by threads; it serialises its own calls. `averify`
+    runs the same check on the event loop's thread: it is one pragma (no file read unless
+    another process committed), cheaper than handing it to a worker thread.
     """
 
     def __init__(
@@ -211,6 +177,10 @@ class GrantStore:
     def path(self) -> Path:
         return self._path
 
+    @property
+    def where(self) -> str:
+        return str(self._path)
+
     def create(
         self,
         server: str,
@@ -224,15 +194,8 @@ class GrantStore:
         ConfigError when an input is invalid, or when the server already has a non-revoked
         grant with this label. An expired grant gives its label up: it is revoked here.
         """
-        attrs = dict(attributes or {})
-        check_server(server)
-        check_label(label)
-        check_attributes(attrs)
-        if policy is not None and not policy.is_absolute():
-            raise ConfigError(f"a grant's policy path must be absolute, got {policy}")
         now = self._clock.now()
-        if expires is not None and not (math.isfinite(expires) and expires > now):
-            raise ConfigError("the expiry is not in the future")
+        attrs = check_new_grant(server, label, policy, attributes, expires, now)
         with self._write() as conn:
             conn.execute(
                 "UPDATE grants SET revoked = ? WHERE server = ? AND label = ? "
@@ -244,10 +207,7 @@ class GrantStore:
                 (server, label),
             ).fetchone()
             if held is not None:
-                raise ConfigError(
-                    f'server "{server}" already has a live grant labelled {_shown(label)} '
-                    f"({held[0]}): revoke or rotate it, or choose another label"
-                )
+                raise label_taken(server, label, held[0])
             grant = Grant(self._free_id(conn), server, label, policy, attrs, now, expires)
             token = new_token(grant.id)
             self._insert(conn, grant, token)
@@ -273,10 +233,7 @@ class GrantStore:
 
         ConfigError when no such non-revoked grant exists (already revoked included).
         """
-        by_id = grant_id is not None and server is None and label is None
-        by_label = grant_id is None and server is not None and label is not None
-        if not (by_id or by_label):
-            raise ConfigError("name the grant to revoke: its id, or its server and label")
+        check_revoke_target(grant_id, server, label)
         now = self._clock.now()
         with self._write() as conn:
             grant = self._target(conn, grant_id, server, label)
@@ -293,9 +250,7 @@ class GrantStore:
         with self._write() as conn:
             old = self._target(conn, grant_id, None, None)
             if old.expired(now):
-                raise ConfigError(
-                    f"grant {old.id} has expired; create a new grant instead of rotating it"
-                )
+                raise cannot_rotate_expired(old.id)
             new = Grant(
                 self._free_id(conn),
                 old.server,
@@ -326,10 +281,12 @@ class GrantStore:
             self._check_open()
             self._refresh()
             entry = self._live.get(parsed.grant_id)
-        if entry is None or not hashes_equal(entry[0], presented):
-            return "unknown"
-        grant = entry[1]
-        return "expired" if grant.expired(self._clock.now() if now is None else now) else grant
+        stored, grant = entry if entry is not None else (None, None)
+        return judge(stored, grant, presented, self._clock.now() if now is None else now)
+
+    async def averify(self, token: str, now: float) -> Grant | TokenProblem:
+        """`verify` for the gateway's event loop (see the class docstring for why inline)."""
+        return self.verify(token, now)
 
     def lookup(self, token: str) -> Grant | None:
         """The grant `token` authenticates right now, or None."""
@@ -369,24 +326,17 @@ class GrantStore:
         self, conn: sqlite3.Connection, grant_id: str | None, server: str | None, label: str | None
     ) -> Grant:
         if grant_id is not None:
-            if not is_grant_id(grant_id):
-                raise ConfigError(
-                    f"{_shown(grant_id)} is not a grant id (gr_ and 12 hex digits, "
-                    "as `toolgate grants list` shows)"
-                )
+            check_grant_id(grant_id)
             row = conn.execute(BY_ID, (grant_id,)).fetchone()
             if row is None:
-                raise ConfigError(f"no grant {grant_id} in {self._path}")
+                raise no_such_grant(grant_id, self.where)
             grant = self._grant(row)
             if grant.revoked is not None:
-                raise ConfigError(f"grant {grant_id} is already revoked")
+                raise already_revoked(grant_id)
             return grant
         row = conn.execute(BY_LABEL, (server, label)).fetchone()
         if row is None:
-            raise ConfigError(
-                f'server "{server}" has no live grant labelled {_shown(label or "")} '
-                f"in {self._path}"
-            )
+            raise no_live_label(server, label, self.where)
         return self._grant(row)
 
     def _free_id(self, conn: sqlite3.Connection) -> str:
@@ -404,7 +354,7 @@ class GrantStore:
                 grant.server,
                 grant.label,
                 None if grant.policy is None else str(grant.policy),
-                json.dumps(dict(grant.attributes), sort_keys=True, ensure_ascii=False),
+                encode_attributes(grant.attributes),
                 grant.created,
                 grant.expires,
                 grant.revoked,
@@ -417,21 +367,16 @@ class GrantStore:
         """A row as a Grant; StoreError naming the grant when the row is not what we write."""
         try:
             gid, server, label, policy, attrs_text, created, expires, revoked, rotated_to = row
-            attributes = json.loads(str(attrs_text))
-            ok = isinstance(attributes, dict) and all(
-                isinstance(k, str) and isinstance(v, str) for k, v in attributes.items()
-            )
-            if not ok:
-                raise ValueError("attributes are not a map of text")
+            attributes = decode_attributes(attrs_text)
             return Grant(
                 id=str(gid),
                 server=str(server),
                 label=str(label),
                 policy=None if policy is None else Path(str(policy)),
                 attributes=attributes,
-                created=_number(created),
-                expires=None if expires is None else _number(expires),
-                revoked=None if revoked is None else _number(revoked),
+                created=number(created),
+                expires=None if expires is None else number(expires),
+                revoked=None if revoked is None else number(revoked),
                 rotated_to=None if rotated_to is None else str(rotated_to),
             )
         except (ValueError, TypeError) as exc:
@@ -470,17 +415,3 @@ class GrantStore:
     def _check_open(self) -> None:
         if self._closed:
             raise StoreError(f"{WHAT} {self._path} is closed")
-
-
-def _number(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise TypeError(f"a timestamp is {type(value).__name__}, not a number")
-    return float(value)
-
-
-def _shown(text: object) -> str:
-    """A value for an error message: quoted, control characters escaped, long ones cut."""
-    if not isinstance(text, str):
-        return type(text).__name__
-    cut = text if len(text) <= 60 else text[:60] + "…"
-    return json.dumps(cut, ensure_ascii=False)

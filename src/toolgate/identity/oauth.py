@@ -84,7 +84,7 @@ class OAuthSettings:
 
     issuer: str  # the `iss` every token must carry, exactly
     audience: str  # the gateway's canonical resource URI (see the module docstring)
-    jwks_url: str
+    jwks_url: str | None = None  # None: the `jwks_uri` of the issuer's metadata (RFC 8414)
     algorithms: tuple[str, ...] = DEFAULT_ALGORITHMS
     leeway_seconds: int = 60  # clock skew allowed on exp, nbf and iat
     identity_claim: str = "sub"  # the claim that names the principal
@@ -107,7 +107,11 @@ class OAuthSettings:
 def _settings_problems(settings: OAuthSettings) -> list[str]:
     problems = [
         *_url_problems("issuer", settings.issuer, query_allowed=False),
-        *_url_problems("jwks_url", settings.jwks_url, query_allowed=True),
+        *(
+            _url_problems("jwks_url", settings.jwks_url, query_allowed=True)
+            if settings.jwks_url is not None
+            else []
+        ),
         *_url_problems("audience", settings.audience, query_allowed=False),
         *_algorithm_problems(settings.algorithms),
     ]
@@ -279,6 +283,11 @@ def _signing_keys(jwk: object, allowed: Sequence[str]) -> list[SigningKey]:
 class JwksCache:
     """The issuer's key set, fetched with httpx and kept for `jwks_cache_seconds`.
 
+    Without a configured `jwks_url` the key set's URL is the `jwks_uri` of the issuer's
+    metadata, found at the RFC 8414 location (`/.well-known/oauth-authorization-server` inserted
+    before the issuer's path), else at OpenID Connect Discovery's; the document must name the
+    configured issuer exactly. Discovery is part of the first fetch and retried like one.
+
     A token with an unknown `kid` triggers a refetch (key rotation), but fetches happen at most
     once per `refetch_interval` (once per `retry_without_keys` while no key set is known), so a
     stream of garbage kids cannot make the gateway hammer the authorization server. When a
@@ -297,6 +306,7 @@ class JwksCache:
         retry_without_keys: float = RETRY_WITHOUT_KEYS_SECONDS,
     ) -> None:
         self._url = settings.jwks_url
+        self._issuer = settings.issuer
         self._algorithms = settings.algorithms
         self._cache_seconds = float(settings.jwks_cache_seconds)
         self._clock = clock
@@ -315,7 +325,7 @@ class JwksCache:
 
     @property
     def url(self) -> str:
-        return self._url
+        return self._url or f"(the jwks_uri of {self._issuer}'s metadata)"
 
     async def get(self, kid: str | None = None) -> KeySet:
         """The current key set, refreshed first when it is stale or lacks `kid` (rate limits
@@ -326,7 +336,7 @@ class JwksCache:
                     await self._refresh()
         if self._keys is None:
             raise JwksUnavailableError(
-                f"the authorization server's key set at {self._url} is unavailable: "
+                f"the authorization server's key set at {self.url} is unavailable: "
                 f"{self._last_error}"
             )
         return self._keys
@@ -347,6 +357,7 @@ class JwksCache:
     async def _refresh(self) -> None:
         started = self._clock.monotonic()
         self.fetches += 1
+        what = "the key set URL" if self._url is not None else "the issuer's metadata"
         try:
             keys = await self._fetch()
         except (
@@ -357,10 +368,10 @@ class JwksCache:
             TimeoutError,
             OSError,
         ) as error:
-            self._last_error = _describe_fetch_error(error)
+            self._last_error = _describe_fetch_error(error, what)
             wait = self._retry_without_keys if self._keys is None else self._refetch_interval
             self._next_attempt = started + wait
-            logger.warning("JWKS fetch from %s failed: %s", self._url, self._last_error)
+            logger.warning("JWKS fetch from %s failed: %s", self.url, self._last_error)
             return
         self._keys = keys
         self._fetched_at = started
@@ -368,36 +379,92 @@ class JwksCache:
         self._last_error = ""
 
     async def _fetch(self) -> KeySet:
+        if self._url is None:
+            self._url = await self._discover()
+            logger.info("the key set of %s is at %s", self._issuer, self._url)
+        status, body = await self._get(self._url, "the key set")
+        if status != httpx.codes.OK:
+            raise JwksError(f"the key set URL answered HTTP {status}")
+        return parse_jwks(body, self._algorithms)
+
+    async def _discover(self) -> str:
+        """The `jwks_uri` of the first metadata document found for the issuer."""
+        tried: list[str] = []
+        for url in metadata_urls(self._issuer):
+            status, body = await self._get(url, "the issuer's metadata")
+            if status == httpx.codes.OK:
+                return jwks_uri_of(body, self._issuer, url)
+            tried.append(f"{url} answered HTTP {status}")
+        raise JwksError("no metadata for the issuer was found: " + "; ".join(tried))
+
+    async def _get(self, url: str, what: str) -> tuple[int, bytes]:
+        """The status and body of one GET, the body bounded by `max_bytes`."""
         body = bytearray()
         with anyio.fail_after(self._timeout):
             request = self._client.build_request(
-                "GET", self._url, headers={"Accept": "application/json"}, timeout=self._timeout
+                "GET", url, headers={"Accept": "application/json"}, timeout=self._timeout
             )
             response = await self._client.send(request, stream=True)
             try:
                 if response.status_code != httpx.codes.OK:
-                    raise JwksError(f"the key set URL answered HTTP {response.status_code}")
+                    return response.status_code, b""
                 declared = response.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > self._max_bytes:
-                    raise JwksError(self._too_large())
+                    raise JwksError(self._too_large(what))
                 async for chunk in response.aiter_bytes():
                     body += chunk
                     if len(body) > self._max_bytes:
-                        raise JwksError(self._too_large())
+                        raise JwksError(self._too_large(what))
             finally:
                 await response.aclose()
-        return parse_jwks(bytes(body), self._algorithms)
+        return response.status_code, bytes(body)
 
-    def _too_large(self) -> str:
-        return f"the key set is larger than {self._max_bytes} bytes"
+    def _too_large(self, what: str) -> str:
+        return f"{what} is larger than {self._max_bytes} bytes"
 
 
-def _describe_fetch_error(error: Exception) -> str:
+def metadata_urls(issuer: str) -> list[str]:
+    """Where an issuer's metadata may be: RFC 8414's location, then OpenID Connect's (both the
+    path-inserted form and the path-appended form an OIDC issuer with a path uses)."""
+    parts = urlsplit(issuer)
+    path = parts.path.rstrip("/")
+    origin = f"{parts.scheme}://{parts.netloc}"
+    urls = [
+        f"{origin}/.well-known/oauth-authorization-server{path}",
+        f"{origin}/.well-known/openid-configuration{path}",
+        f"{origin}{path}/.well-known/openid-configuration",
+    ]
+    return list(dict.fromkeys(urls))
+
+
+def jwks_uri_of(body: bytes, issuer: str, where: str) -> str:
+    """The `jwks_uri` of a metadata document that names `issuer`; JwksError saying what is
+    wrong with it otherwise."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        raise JwksError(f"the issuer's metadata at {where} is not JSON") from None
+    if not isinstance(document, dict):
+        raise JwksError(f"the issuer's metadata at {where} is not a JSON object")
+    if document.get("issuer") != issuer:
+        raise JwksError(
+            f"the metadata at {where} is for issuer {str(document.get('issuer'))[:200]!r}, "
+            f"not {issuer!r}"
+        )
+    uri = document.get("jwks_uri")
+    problems = _url_problems("jwks_uri", uri, query_allowed=True)
+    if problems:
+        raise JwksError(f"the issuer's metadata at {where}: {problems[0]}")
+    assert isinstance(uri, str)
+    return uri
+
+
+def _describe_fetch_error(error: Exception, what: str) -> str:
     if isinstance(error, JwksError):
         return str(error)
     if isinstance(error, TimeoutError | httpx.TimeoutException):
-        return "the key set URL did not answer in time"
-    return f"the key set URL could not be reached ({type(error).__name__}: {error})"
+        return f"{what} did not answer in time"
+    return f"{what} could not be reached ({type(error).__name__}: {error})"
 
 
 class OAuthAuthenticator:

@@ -16,9 +16,23 @@ from urllib.parse import parse_qsl, urlsplit
 from toolgate.errors import ConfigError
 
 SCHEMES = ("redis", "rediss", "unix")
+_URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):")
 FORMS = "redis://[:password@]host:port/db, rediss://… or unix:///path/to/redis.sock?db=N"
 _USERINFO = re.compile(r"^([^:/]*://).*@", re.DOTALL)
 _QUERY_SECRET = re.compile(r"([?&](?:password|pass|auth)=)[^&#]*", re.IGNORECASE)
+
+
+def url_scheme(url: str) -> tuple[str, str] | None:
+    """A store URL's scheme (lower case) and what follows its colon; None when `url` has no
+    scheme (a plain path, which every store setting reads as an SQLite file)."""
+    match = _URL_SCHEME.match(url)
+    return None if match is None else (match.group(1).lower(), url[match.end() :])
+
+
+def is_redis_url(url: str) -> bool:
+    """Whether a state/counter store URL names Redis (and so do grants and approvals)."""
+    found = url_scheme(url.strip())
+    return found is not None and found[0] in SCHEMES
 
 
 def redact(url: str) -> str:
