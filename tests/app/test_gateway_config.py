@@ -78,7 +78,6 @@ audit:
   key_file: chain.key
 auth:
   grants: true
-  grants_db: /var/lib/toolgate/grants.db
   oauth:
     issuer: https://id.example
     audience: https://gw.example/mcp
@@ -154,7 +153,7 @@ def test_every_field_is_read_and_resolved(tmp_path: Path) -> None:
     assert audit.key_file == (tmp_path / "chain.key").resolve()
 
     auth = config.auth
-    assert auth.grants and auth.grants_db == Path("/var/lib/toolgate/grants.db")
+    assert auth.grants  # in Redis, beside the counters (a grants_db here would be refused)
     assert auth.oauth is not None
     assert auth.oauth.issuer == "https://id.example"
     assert auth.oauth.audience == "https://gw.example/mcp"

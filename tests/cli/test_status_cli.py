@@ -38,6 +38,7 @@ tools:
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TOOLGATE_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("TOOLGATE_COUNTER_STORE", raising=False)
+    monkeypatch.delenv("TOOLGATE_STATE_DSN", raising=False)
     monkeypatch.setenv("COLUMNS", "200")
     return tmp_path / "home"
 

@@ -442,3 +442,58 @@ async def test_a_served_server_is_still_reached_beside_the_aggregate() -> None:
         assert response.status_code == 200
         assert response.json()["result"]["serverInfo"]["name"] == "fake-upstream"
         assert agg.members["a"].methods() == ["initialize"]
+
+
+# tool-list changes -------------------------------------------------------------------------------
+
+LIST_CHANGED = "notifications/tools/list_changed"
+
+
+def standalone_headers(session_id: str) -> dict[str, str]:
+    return {"Accept": "text/event-stream", "Mcp-Session-Id": session_id}
+
+
+async def test_the_aggregate_advertises_tool_list_changes() -> None:
+    async with aggregate() as agg:
+        response = await agg.rig.post(initialize())
+    assert response.json()["result"]["capabilities"]["tools"] == {"listChanged": True}
+
+
+async def test_a_members_tool_list_change_reaches_the_aggregates_client() -> None:
+    async with aggregate() as agg:
+        session_id = await agg.session()
+        await agg.call(session_id, request(2, "tools/list"))
+        headers = standalone_headers(session_id)
+        async with streaming(agg.rig.app, "GET", PATH, headers) as stream:
+            member = agg.members["b"].sessions[0]
+            member.push(notification("notifications/message", {"level": "info", "data": "x"}))
+            member.push(notification(LIST_CHANGED))
+            assert (await stream.message())["method"] == LIST_CHANGED  # the log line stayed
+
+
+async def test_a_member_dropping_out_and_coming_back_is_announced_each_time() -> None:
+    async with aggregate() as agg:
+        session_id = await agg.session()
+        await agg.call(session_id, request(2, "tools/list"))
+        headers = standalone_headers(session_id)
+        async with streaming(agg.rig.app, "GET", PATH, headers) as stream:
+            agg.members["b"].sessions[0].broken = UpstreamError("upstream server `b` has exited")
+            gone = await agg.call(session_id, request(3, "tools/list"))
+            assert tool_names(gone) == ["a__echo", "a__secret"]
+            assert (await stream.message())["method"] == LIST_CHANGED
+            still_gone = await agg.call(session_id, request(4, "tools/call", {"name": "x"}))
+            assert "error" in still_gone
+            back = await agg.call(session_id, request(5, "tools/list"))
+            assert tool_names(back)[-2:] == ["b__echo", "b__secret"]
+            assert (await stream.message())["method"] == LIST_CHANGED
+
+
+async def test_an_unchanged_member_set_announces_nothing() -> None:
+    async with aggregate() as agg:
+        session_id = await agg.session()
+        headers = standalone_headers(session_id)
+        async with streaming(agg.rig.app, "GET", PATH, headers) as stream:
+            for n in range(2, 5):
+                assert len(tool_names(await agg.call(session_id, request(n, "tools/list")))) == 4
+            agg.members["a"].sessions[0].push(notification(LIST_CHANGED))
+            assert (await stream.message())["method"] == LIST_CHANGED  # the first thing said

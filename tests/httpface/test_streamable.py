@@ -307,15 +307,6 @@ async def test_related_messages_stream_as_sse_ending_with_the_response(rig: Rig)
     assert messages[-1]["id"] == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "exchange() runs the response hook only when it yields the final message or catches an "
-        "UpstreamError: when the client of a streamed POST disconnects after a progress event, "
-        "the generator is closed at its yield and the hook never runs, so the call's reserved "
-        "counters are never settled and its audit event never ends"
-    ),
-)
 async def test_the_response_hook_runs_even_when_the_client_leaves_mid_stream(rig: Rig) -> None:
     gate = anyio.Event()
 
@@ -341,6 +332,106 @@ async def test_the_response_hook_runs_even_when_the_client_leaves_mid_stream(rig
     assert entry is not None
     await wait_until(lambda: entry.in_flight == 0, "the abandoned call settled")
     assert len(rig.deny.hooked) == 1
+
+
+def gated_call(gate: anyio.Event) -> Any:
+    """An upstream whose tools/call sends progress, then waits for `gate` before answering."""
+
+    async def answer(message: Message) -> AsyncIterator[UpstreamMessage]:
+        if message.method == "tools/call":
+            assert message.id is not None
+            yield progress("tok", 1)
+            await gate.wait()
+            yield progress("tok", 2)
+            yield result_of(message.id, {"content": [], "isError": False})
+            return
+        async for item in default_answer(message):
+            yield item
+
+    return answer
+
+
+def stream_headers(session_id: str, last_event_id: str | None = None) -> dict[str, str]:
+    headers = {
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+        "Mcp-Session-Id": session_id,
+    }
+    if last_event_id is not None:
+        headers["Last-Event-ID"] = last_event_id
+    return headers
+
+
+async def test_a_client_that_lost_a_posts_stream_resumes_it_with_last_event_id(rig: Rig) -> None:
+    gate = anyio.Event()
+    rig.upstreams.answer = gated_call(gate)
+    session_id = await rig.open_session()
+    body = orjson.dumps(tool_call(5, "echo"))
+    async with streaming(rig.app, "POST", rig.path, stream_headers(session_id), body) as stream:
+        first = await stream.event()
+    assert first.id is not None and first.id.startswith("c")
+    assert orjson.loads(first.data)["method"] == "notifications/progress"
+    gate.set()  # the rest of the answer arrives while no client is connected
+    async with streaming(rig.app, "GET", rig.path, stream_headers(session_id, first.id)) as resumed:
+        assert resumed.status == 200
+        rest = [await resumed.event(), await resumed.event()]
+    assert [orjson.loads(event.data).get("method") for event in rest] == [
+        "notifications/progress",
+        None,
+    ]
+    assert orjson.loads(rest[-1].data)["id"] == 5
+    number = int(first.id.rsplit("-", 1)[1])
+    assert [event.id for event in rest] == [
+        first.id.rsplit("-", 1)[0] + f"-{n}" for n in (number + 1, number + 2)
+    ]
+    assert rig.upstreams.methods().count("tools/call") == 1  # resuming never calls again
+
+
+async def test_a_resumed_stream_follows_a_call_that_is_still_running(rig: Rig) -> None:
+    gate = anyio.Event()
+    rig.upstreams.answer = gated_call(gate)
+    session_id = await rig.open_session()
+    body = orjson.dumps(tool_call(6, "echo"))
+    async with streaming(rig.app, "POST", rig.path, stream_headers(session_id), body) as stream:
+        first = await stream.event()
+    assert first.id is not None
+    async with streaming(rig.app, "GET", rig.path, stream_headers(session_id, first.id)) as resumed:
+        gate.set()
+        last = orjson.loads((await resumed.event()).data)
+        final = orjson.loads((await resumed.event()).data)
+    assert last["method"] == "notifications/progress"
+    assert final["id"] == 6
+    assert final["result"] == {"content": [], "isError": False}
+
+
+@pytest.mark.parametrize("garbage", ["c999-1", "c1-x", "c-1", "c" + "9" * 40 + "-1", "1-c1", "é"])
+async def test_a_last_event_id_naming_no_kept_call_opens_the_standalone_stream(
+    rig: Rig, garbage: str
+) -> None:
+    session_id = await rig.open_session()
+    headers = stream_headers(session_id, garbage)
+    async with streaming(rig.app, "GET", rig.path, headers) as stream:
+        assert stream.status == 200
+        entry = rig.served.table.get(session_id)
+        assert entry is not None
+        await wait_until(lambda: entry.outbox.attached, "the standalone stream attached")
+        await entry.outbox.send(orjson.dumps(notification("notifications/tools/list_changed")))
+        assert (await stream.message())["method"] == "notifications/tools/list_changed"
+
+
+async def test_another_identity_cannot_resume_a_sessions_stream(guarded: Rig) -> None:
+    gate = anyio.Event()
+    guarded.upstreams.answer = gated_call(gate)
+    session_id = await guarded.open_session(headers=bearer("alice"))
+    body = orjson.dumps(tool_call(7, "echo"))
+    alice = {**stream_headers(session_id), **bearer("alice")}
+    async with streaming(guarded.app, "POST", guarded.path, alice, body) as stream:
+        first = await stream.event()
+    assert first.id is not None
+    bob = {**stream_headers(session_id, first.id), **bearer("bob")}
+    response = await guarded.client.get(guarded.path, headers=bob)
+    assert_refused(response, 403, says="another identity")
+    gate.set()
 
 
 async def test_a_client_accepting_only_json_gets_the_response_alone(rig: Rig) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,17 +28,17 @@ from toolgate.interceptors.enforcement import PolicyEnforcer
 from toolgate.policy.model import Approvals, Policy
 from toolgate.stores.approvals import Approval, ApprovalStatus, ApprovalStore
 from toolgate.stores.approvals_sqlite import SqliteApprovalStore, approvals_path
+from toolgate.stores.redis_url import is_redis_url
 
 log = logging.getLogger("toolgate.approvals")
 
 COUNT_SECONDS = 5.0
 COUNT_LIMIT = 100_000
-_REDIS = re.compile(r"(?i)^(redis|rediss|unix)://")
 
 
 def open_approval_store(state_dir: Path, counter_store_url: str, prefix: str) -> ApprovalStore:
     """Redis when the counters are in Redis (so replicas share approvals), else SQLite."""
-    if _REDIS.match(counter_store_url.strip()):
+    if is_redis_url(counter_store_url):
         # imported here: the Redis client is heavy and most gateways never use it
         from toolgate.stores.approvals_redis import RedisApprovalStore  # noqa: PLC0415
 

@@ -15,7 +15,6 @@ password masked.
 from __future__ import annotations
 
 import contextlib
-import re
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,15 +23,14 @@ from toolgate.clock import Clock
 from toolgate.errors import ConfigError, StoreError
 from toolgate.stores.base import CounterStore
 from toolgate.stores.memory import MemoryCounterStore
-from toolgate.stores.redis_url import redact
+from toolgate.stores.redis_url import SCHEMES as REDIS_SCHEMES
+from toolgate.stores.redis_url import redact, url_scheme
 from toolgate.stores.sqlite import SqliteCounterStore
 
 if TYPE_CHECKING:
     from toolgate.stores.redis_counters import RedisCounterStore
 
 # A scheme needs two or more letters, so a Windows drive ("C:\\x.db") still reads as a path.
-_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):")
-_REDIS_SCHEMES = frozenset({"redis", "rediss", "unix"})
 _UNSUPPORTED_REDIS = frozenset({"redis+unix", "redis+sentinel", "redis+cluster"})
 _FORMS = (
     "memory://, sqlite:///abs/path.db, sqlite://relative.db, a file path, "
@@ -59,17 +57,17 @@ def open_counter_store(
     text = url.strip()
     if not text:
         raise ConfigError(f"counter store URL is empty; expected {_FORMS}")
-    match = _SCHEME.match(text)
-    if match is None:
+    found = url_scheme(text)
+    if found is None:
         return SqliteCounterStore(text, clock=clock)
-    scheme = match.group(1).lower()
+    scheme, rest = found
     if scheme == "memory":
-        if text[match.end() :] != "//":
+        if rest != "//":
             raise _bad(url, "memory:// takes no host, path or options")
         return MemoryCounterStore(clock)
     if scheme == "sqlite":
-        return SqliteCounterStore(_sqlite_path(url, text[match.end() :]), clock=clock)
-    if scheme in _REDIS_SCHEMES:
+        return SqliteCounterStore(_sqlite_path(url, rest), clock=clock)
+    if scheme in REDIS_SCHEMES:
         # Imported here: the Redis client is heavy and most gateways never use it.
         from toolgate.stores.redis_counters import RedisCounterStore  # noqa: PLC0415
 

@@ -29,6 +29,7 @@ STATE_DIR_NAME: Final = "state"  # <home>/state holds counters, grants, pins and
 COUNTERS_FILE: Final = "counters.sqlite3"
 GRANTS_FILE: Final = "grants.sqlite3"
 AUDIT_LOG: Final = ("audit", "decisions.jsonl")
+REPLICA_ENV: Final = "TOOLGATE_REPLICA"  # overrides the gateway file's `replica`
 
 
 class GatewayConfigError(ConfigError):
@@ -192,6 +193,7 @@ class GatewayConfig:
     warnings: tuple[LocatedError, ...] = ()  # e.g. a literal credential in the file
     metrics: MetricsConfig = field(default_factory=MetricsConfig)
     tracing: TracingConfig = field(default_factory=TracingConfig)
+    replica: str | None = None  # tags handshake-era session ids for sticky routing
 
     @property
     def state_dir(self) -> Path:

@@ -37,6 +37,7 @@ from toolgate.app.gateway_config_sections import (
     HTTP_KEYS,
     STATE_KEYS,
     SectionReader,
+    read_replica,
 )
 from toolgate.app.gateway_config_servers import ServerReader
 from toolgate.app.gateway_config_values import (
@@ -65,6 +66,7 @@ TOP_KEYS: Final = (
     "servers",
     "metrics",
     "tracing",
+    "replica",
 )
 AGGREGATE_KEYS: Final = ("path", "servers", "separator")
 
@@ -141,7 +143,7 @@ class _Compiler:
         http = sections.http(sections.section(fields, "http", HTTP_KEYS))
         state = sections.state(sections.section(fields, "state", STATE_KEYS))
         audit = sections.audit(sections.section(fields, "audit", AUDIT_KEYS))
-        auth = sections.auth(sections.section(fields, "auth", AUTH_KEYS))
+        auth = sections.auth(sections.section(fields, "auth", AUTH_KEYS), state)
         timeout = http.upstream_timeout_seconds if http is not None else 60.0
         reader = ServerReader(self.issues, secrets, self.base, timeout)
         servers_node = fields.mapping("servers", required=True)
@@ -149,6 +151,7 @@ class _Compiler:
         aggregate = self._aggregate(fields, reader)
         metrics = read_metrics(fields, self.issues)
         tracing = read_tracing(fields, self.issues, self.environ)
+        replica = read_replica(fields, self.environ)
         if listen is not None and http is not None and auth is not None:
             self._exposure(listen, listen_node, http, auth)
         errors = self.issues.sorted() + reader.policy_errors
@@ -167,6 +170,7 @@ class _Compiler:
             aggregate=aggregate,
             metrics=metrics,
             tracing=tracing,
+            replica=replica,
             log_level=log_level,
             source=source.resolve(),
             warnings=tuple(

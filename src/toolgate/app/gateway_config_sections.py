@@ -5,6 +5,7 @@ section cannot be used, so the loader reports all errors of the file at once."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -13,6 +14,7 @@ from urllib.parse import urlsplit
 from toolgate.app.counter_store import redact_url
 from toolgate.app.gateway_config import (
     FAIL_MODES,
+    REPLICA_ENV,
     AuditConfig,
     AuthConfig,
     HttpLimits,
@@ -43,8 +45,10 @@ from toolgate.audit.fanout import parse_sink_spec
 from toolgate.audit.redact import Redactor
 from toolgate.audit.rotation import MIN_MAX_BYTES, RotationPolicy
 from toolgate.errors import ConfigError
+from toolgate.httpface.replica import replica_name_problem
 from toolgate.policy.located import LMap
 from toolgate.policy.schema import Fields, Issues, join
+from toolgate.stores.redis_url import is_redis_url, url_scheme
 
 STATE_KEYS: Final = ("dsn", "prefix", "fail_mode")
 AUDIT_KEYS: Final = (
@@ -78,8 +82,6 @@ HTTP_KEYS: Final = (
     "upstream_timeout_seconds",
     "shutdown_grace_seconds",
 )
-_SCHEME: Final = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):")  # as toolgate.app.counter_store
-_REDIS_SCHEMES: Final = ("redis", "rediss", "unix")
 GIB: Final = 1024**3
 
 
@@ -119,19 +121,19 @@ class SectionReader:
     def _dsn(self, text: str) -> str:
         """A counter store URL; paths (plain or sqlite://relative) made absolute from the file."""
         text = text.strip()
-        match = _SCHEME.match(text)
+        found = url_scheme(text)
         if not text:
             raise ConfigError("dsn must not be empty")
-        if match is None:
+        if found is None:
             return f"sqlite:///{resolve_path(text, self.base)}"
-        scheme, rest = match.group(1).lower(), text[match.end() :]
+        scheme, rest = found
         if scheme == "memory" and rest == "//":
             return "memory://"
         if scheme == "sqlite" and rest.startswith("//") and rest[2:] not in ("", "/"):
             if "?" in rest or "#" in rest:
                 raise ConfigError("dsn: sqlite URLs take no query string or fragment")
             return f"sqlite:///{resolve_path(rest[2:], self.base)}"
-        if scheme in _REDIS_SCHEMES:
+        if is_redis_url(text):
             return text
         raise ConfigError(
             f"dsn {redact_url(text)!r} is not a counter store URL (memory://, sqlite:///PATH, "
@@ -192,11 +194,20 @@ class SectionReader:
             keep=keep if given["keep"] else None,
         )
 
-    def auth(self, fields: Fields) -> AuthConfig | None:
+    def auth(self, fields: Fields, state: StateConfig | None = None) -> AuthConfig | None:
+        """The `auth` section; `state` (the section read before it) is checked against it:
+        with a Redis state store the grants live in Redis, so a `grants_db` is a contradiction."""
         errors = len(self.issues.errors)
         insecure = boolean(fields, "insecure_no_auth", False)
         grants = boolean(fields, "grants", not insecure)
         grants_db = path_field(fields, "grants_db", self.base) or default_grants_db(self.home)
+        if state is not None and fields.present("grants_db") and is_redis_url(state.dsn):
+            fields.error(
+                "grants_db",
+                "grants_db names an SQLite grants file, but state.dsn is Redis, where the "
+                "gateway keeps its grants; drop grants_db (create grants with "
+                "`toolgate grants create --state-dsn …`)",
+            )
         oauth_node = fields.mapping("oauth")
         oauth = self.oauth(oauth_node) if oauth_node is not None else None
         if insecure and grants and "grants" in fields.values:
@@ -331,3 +342,43 @@ def _redact_pattern(text: str) -> None:
 def _has_password(dsn: str) -> bool:
     parts = urlsplit(dsn)
     return bool(parts.password) or "password=" in parts.query.lower()
+
+
+# the top-level `replica` key ----------------------------------------------------------------------
+
+
+def read_replica(root: Fields, environ: Mapping[str, str]) -> str | None:
+    """The gateway file's top-level `replica` (the tag of this replica's session ids), unless
+    $TOOLGATE_REPLICA names one, which wins. A bad file value is recorded at the value; a bad
+    environment value at the top of the file, saying it came from the environment. None when
+    neither names a replica, or after recording an error."""
+    given: str | None = None
+    node = root.get("replica")
+    if node is not None and root.present("replica"):
+        text = root.string("replica")
+        given = None if text is None else checked(root.issues, node, "replica", _replica, text)
+    try:
+        from_environ = environ_replica(environ)
+    except ConfigError as exc:
+        root.issues.add(root.node, "replica", str(exc))
+        return None
+    return from_environ or given
+
+
+def environ_replica(environ: Mapping[str, str]) -> str | None:
+    """$TOOLGATE_REPLICA when set and not empty; ConfigError naming the variable if it is not
+    a replica name."""
+    text = environ.get(REPLICA_ENV)
+    if not text:
+        return None
+    problem = replica_name_problem(text)
+    if problem is not None:
+        raise ConfigError(f"environment variable {REPLICA_ENV}: {problem}")
+    return text
+
+
+def _replica(text: str) -> str:
+    problem = replica_name_problem(text)
+    if problem is not None:
+        raise ConfigError(f"replica: {problem}")
+    return text

@@ -1,7 +1,8 @@
 """A one-server `GatewayConfig` from flags: `toolgate run -c POLICY --listen HOST:PORT -- CMD`
 (or `--upstream URL --header "Name: value"`), so the HTTP face has a single input shape.
 
-The server is named `default` unless told otherwise, so it is served at `/mcp/default`. A
+The server is named `default` unless told otherwise, so it is served at `/mcp/default`. The
+replica name that tags its session ids comes from $TOOLGATE_REPLICA (there is no flag). A
 `--header` value may say `${NAME}` to take text from the environment (write it in single quotes
 so the shell leaves it alone and the secret never appears in the process list); `$$` is a `$`.
 Errors are `ConfigError`s naming the flag, never showing a header's value.
@@ -30,6 +31,7 @@ from toolgate.app.gateway_config import (
     default_grants_db,
     default_home,
 )
+from toolgate.app.gateway_config_sections import environ_replica
 from toolgate.app.gateway_config_values import (
     check_header_name,
     check_server_name,
@@ -84,6 +86,7 @@ def one_server_config(
         raise ConfigError(f"--log-level must be one of {', '.join(LOG_LEVELS)}, got {log_level!r}")
     if namespace is not None and (not namespace.strip() or namespace != namespace.strip()):
         raise ConfigError("--namespace must be non-empty text without surrounding spaces")
+    replica = environ_replica(environment)
     load_policy(policy)
     root = default_home(environment) if home is None else home
     limits = http or HttpLimits()
@@ -118,6 +121,7 @@ def one_server_config(
         http=limits,
         servers={name: server},
         log_level=log_level,
+        replica=replica,
     )
 
 

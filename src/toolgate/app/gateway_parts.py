@@ -1,16 +1,25 @@
-"""Concrete parts the HTTP gateway is built from: the authenticator its configuration asks for,
-each server's upstream factory, and the audit redactor."""
+"""Concrete parts the HTTP gateway is built from: the authenticator its configuration asks for
+(with the grant store: Redis when the state store is Redis, else the SQLite grants file), each
+server's upstream factory, and the audit redactor."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import TaskGroup
 
-from toolgate.app.gateway_config import GatewayConfig, OAuthConfig, ServerConfig
+from toolgate.app.gateway_config import (
+    GatewayConfig,
+    OAuthConfig,
+    ServerConfig,
+    default_grants_db,
+)
 from toolgate.clock import Clock
+from toolgate.errors import ConfigError
 from toolgate.identity.grant_auth import GrantAuthenticator
+from toolgate.identity.grant_rules import GrantVerifier
 from toolgate.identity.grants import GrantStore
 from toolgate.identity.principal import Authenticator, Principal, Refusal
 
@@ -22,6 +31,7 @@ from toolgate.transports.stdio_upstream import StdioUpstreams
 from toolgate.transports.upstream import UpstreamFactory, UpstreamSession
 
 GRANT_TOKEN_PREFIX = "Bearer tg_"  # noqa: S105 - the grant token format, not a secret
+_REDIS_DSN = re.compile(r"(?i)^(redis|rediss|unix)://")  # as approval_parts.open_approval_store
 
 
 def oauth_settings(oauth: OAuthConfig) -> OAuthSettings:
@@ -31,7 +41,7 @@ def oauth_settings(oauth: OAuthConfig) -> OAuthSettings:
     return OAuthSettings(
         issuer=oauth.issuer,
         audience=oauth.audience,
-        jwks_url=oauth.jwks_url or oauth.issuer.rstrip("/") + "/.well-known/jwks.json",
+        jwks_url=oauth.jwks_url,  # None: discovered from the issuer's metadata
         leeway_seconds=int(oauth.leeway_seconds),
         identity_claim=oauth.identity_claim,
         required_scopes=oauth.required_scopes,
@@ -46,7 +56,7 @@ def make_authenticator(config: GatewayConfig, clock: Clock) -> Authenticator | N
     metadata = metadata_url(auth.oauth.audience) if auth.oauth else None
     grants = None
     if auth.grants and auth.grants_db is not None:
-        grants = GrantAuthenticator(GrantStore(auth.grants_db, clock=clock), clock, metadata)
+        grants = GrantAuthenticator(open_grant_store(config, clock), clock, metadata)
     oauth = None
     if auth.oauth is not None:
         from toolgate.identity.oauth import JwksCache, OAuthAuthenticator  # noqa: PLC0415
@@ -56,6 +66,25 @@ def make_authenticator(config: GatewayConfig, clock: Clock) -> Authenticator | N
     if grants is not None and oauth is not None:
         return _Either(grants, oauth)
     return grants or oauth
+
+
+def open_grant_store(config: GatewayConfig, clock: Clock) -> GrantVerifier:
+    """Redis when the state store is Redis (every replica then sees every grant, and a revoke
+    takes effect everywhere on the next request), under the state prefix; else the SQLite
+    grants file. ConfigError when the file also names a grants file: with Redis state it
+    would be silently ignored (the loader reports the same thing, located, when it can)."""
+    dsn = config.state.dsn.strip()
+    if _REDIS_DSN.match(dsn) is None:
+        return GrantStore(config.auth.grants_db, clock=clock)
+    if config.auth.grants_db != default_grants_db(config.home):
+        raise ConfigError(
+            f"auth.grants_db ({config.auth.grants_db}) names an SQLite grants file, but with a "
+            "Redis state.dsn the grants are kept in Redis; drop auth.grants_db"
+        )
+    # imported here: the Redis client is heavy and most gateways never use it
+    from toolgate.identity.grants_redis import RedisGrantStore  # noqa: PLC0415
+
+    return RedisGrantStore.from_url(dsn, prefix=f"{config.state.prefix}:", clock=clock)
 
 
 class _Either:

@@ -21,7 +21,7 @@ import anyio
 from toolgate import __version__
 from toolgate.app.approval_parts import ApprovalParts, check_webhook_secrets
 from toolgate.app.counter_store import open_counter_store, prepare_counter_store, window_clock
-from toolgate.app.gateway_config import GatewayConfig, HttpLimits, ServerConfig
+from toolgate.app.gateway_config import GatewayConfig, ServerConfig
 from toolgate.app.gateway_parts import (
     make_authenticator,
     make_upstreams,
@@ -166,13 +166,17 @@ async def serve_http(config: GatewayConfig, pages: Pages | None = None) -> int:
         check_webhook_secrets([p.chain(p.config.policy).source.current() for p in parts.values()])
         observability.start_listener()
         registration = register_serve(config, _revisions(parts), clock)
-        served = {name: _served(part, config.http) for name, part in parts.items()}
+        served = {name: _served(part, config) for name, part in parts.items()}
         sock = bind_listener(config.listen.host, config.listen.port)
         port = sock.getsockname()[1]
+        aggregate = _aggregate(config, served)
+        if aggregate is not None:
+            assert config.aggregate is not None
+            _announce_to_aggregate(config.aggregate.servers, parts, served, aggregate[1])
         app = build_app(
             served,
             Face(_limits(config, port), make_authenticator(config, clock)),
-            aggregate=_aggregate(config, served),
+            aggregate=aggregate,
             documents=metadata_documents(config),
             background=[
                 *(task for part in parts.values() for task in part.background),
@@ -217,14 +221,15 @@ def _revisions(parts: dict[str, _ServerParts]) -> dict[str, tuple[str, str | Non
     }
 
 
-def _served(part: _ServerParts, http: HttpLimits) -> ServedServer:
+def _served(part: _ServerParts, config: GatewayConfig) -> ServedServer:
     upstreams = make_upstreams(part.config)
     table = SessionTable(
         upstreams,
         part.interceptors_for,
-        max_sessions=http.max_sessions,
-        idle_seconds=http.session_idle_seconds,
+        max_sessions=config.http.max_sessions,
+        idle_seconds=config.http.session_idle_seconds,
         advertise_tools_list_changed=True,
+        replica=config.replica,
     )
     server = ServedServer(part.config.name, upstreams, part.interceptors_for, table)
     part.sessions = server.sessions
@@ -330,8 +335,28 @@ def _aggregate(
         max_sessions=config.http.max_sessions,
         idle_seconds=config.http.session_idle_seconds,
         advertise_tools_list_changed=False,
+        replica=config.replica,
     )
     return aggregate.path, ServedServer(AGGREGATE_NAME, upstreams, interceptors, table)
+
+
+def _announce_to_aggregate(
+    members: Sequence[str],
+    parts: dict[str, _ServerParts],
+    served: dict[str, ServedServer],
+    aggregate: ServedServer,
+) -> None:
+    """A member's policy reload that changes its visible tools is announced to the aggregated
+    endpoint's sessions too (their lists hold the member's tools)."""
+    for name in members:
+        parts[name].sessions = _joined(served[name], aggregate)
+
+
+def _joined(own: ServedServer, aggregate: ServedServer) -> Callable[[], list[Session]]:
+    def sessions() -> list[Session]:
+        return [*own.sessions(), *aggregate.sessions()]
+
+    return sessions
 
 
 def metadata_documents(config: GatewayConfig) -> dict[str, dict[str, Any]]:

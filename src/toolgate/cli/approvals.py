@@ -1,9 +1,12 @@
 """`toolgate approvals list|show|approve|deny|serve`: the calls waiting for a human's decision.
 
-The approvals file is `--approvals-db`, else $TOOLGATE_APPROVALS_DB, else `approvals.sqlite3` in
-the state directory (`--state-dir`, else ~/.toolgate/state) — the file `toolgate run` keeps them
-in. Reading commands never create it. Bad input exits 2 naming what is wrong; a refused decision
-(unknown approval, not pending, self-approval) or an unusable approvals file exits 1.
+With a Redis `--state-dsn` (default $TOOLGATE_STATE_DSN) the approvals are those a gateway
+fleet keeps in that Redis under `--state-prefix` (its `state.dsn` and `state.prefix`).
+Otherwise the approvals file is `--approvals-db`, else $TOOLGATE_APPROVALS_DB, else
+`approvals.sqlite3` in the state directory (`--state-dir`, else ~/.toolgate/state) — the file
+`toolgate run` keeps them in. Reading commands never create it. Bad input exits 2 naming what
+is wrong; a refused decision (unknown approval, not pending, self-approval), an unusable
+approvals file or an unreachable Redis exits 1.
 
 Tool names, arguments and messages come from the agent: the human-readable output shows control
 characters as escapes, so nothing an agent sends can drive the terminal.
@@ -14,12 +17,14 @@ from __future__ import annotations
 import os
 import re
 import sys
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
+from toolgate.cli.grants import DEFAULT_STATE_PREFIX, StateDsn, StatePrefix
 from toolgate.stores.approvals import ApprovalStatus
 
 if TYPE_CHECKING:
@@ -78,6 +83,8 @@ def list_approvals(
     limit: Annotated[int, typer.Option("--limit", help="At most this many (1-1000).")] = 100,
     approvals_db: ApprovalsDb = None,
     state_dir: StateDir = None,
+    state_dsn: StateDsn = None,
+    state_prefix: StatePrefix = DEFAULT_STATE_PREFIX,
     as_json: Json = False,
 ) -> None:
     from toolgate.web.approvals_app import parse_limit, parse_status
@@ -85,32 +92,33 @@ def list_approvals(
 
     wanted = _checked(parse_status, status, "--status")
     count = _checked(parse_limit, str(limit), "--limit")
-    path = _path(approvals_db, state_dir)
+    source = _source(approvals_db, state_dir, state_dsn, state_prefix)
     approvals: list[Approval] = []
-    if path.exists():
+    if source.exists():
         approvals = _with_store(
-            path, lambda store: store.list(now=_now(), status=wanted, limit=count)
+            source, lambda store: store.list(now=_now(), status=wanted, limit=count)
         )
     if as_json:
         _echo_json({"approvals": [approval_data(a) for a in approvals]})
         return
     if not approvals:
         which = "" if wanted is None else f"{wanted.value} "
-        typer.echo(f"no {which}approvals in {path}")
+        typer.echo(f"no {which}approvals in {source.shown}")
         return
     _print_table(approvals, _now(), show_status=wanted is not ApprovalStatus.PENDING)
 
 
 @approvals_app.command(help="Show one approval: what was asked, why, its arguments and state.")
 def show(approval_id: ApprovalId, approvals_db: ApprovalsDb = None, state_dir: StateDir = None,
+         state_dsn: StateDsn = None, state_prefix: StatePrefix = DEFAULT_STATE_PREFIX,
          as_json: Json = False) -> None:  # fmt: skip
     from toolgate.web.approvals_pages import approval_data
 
     checked = _approval_id(approval_id)
-    path = _existing(_path(approvals_db, state_dir), checked)
-    approval = _with_store(path, lambda store: store.get(checked, _now()))
+    source = _existing(_source(approvals_db, state_dir, state_dsn, state_prefix), checked)
+    approval = _with_store(source, lambda store: store.get(checked, _now()))
     if approval is None:
-        raise _fail(f"no approval {checked} in {path}", EXIT_REFUSED)
+        raise _fail(f"no approval {checked} in {source.shown}", EXIT_REFUSED)
     if as_json:
         _echo_json(approval_data(approval))
         return
@@ -120,15 +128,19 @@ def show(approval_id: ApprovalId, approvals_db: ApprovalsDb = None, state_dir: S
 @approvals_app.command(help="Approve a pending call: the agent's next retry of it runs, once.")
 def approve(approval_id: ApprovalId, reason: Reason = None, by: By = None,
             approvals_db: ApprovalsDb = None, state_dir: StateDir = None,
+            state_dsn: StateDsn = None, state_prefix: StatePrefix = DEFAULT_STATE_PREFIX,
             as_json: Json = False) -> None:  # fmt: skip
-    _decide(approval_id, True, reason, by, approvals_db, state_dir, as_json)
+    source = _source(approvals_db, state_dir, state_dsn, state_prefix)
+    _decide(approval_id, True, reason, by, source, as_json)
 
 
 @approvals_app.command(help="Deny a pending call: its retries are answered with the denial.")
 def deny(approval_id: ApprovalId, reason: Reason = None, by: By = None,
          approvals_db: ApprovalsDb = None, state_dir: StateDir = None,
+         state_dsn: StateDsn = None, state_prefix: StatePrefix = DEFAULT_STATE_PREFIX,
          as_json: Json = False) -> None:  # fmt: skip
-    _decide(approval_id, False, reason, by, approvals_db, state_dir, as_json)
+    source = _source(approvals_db, state_dir, state_dsn, state_prefix)
+    _decide(approval_id, False, reason, by, source, as_json)
 
 
 @approvals_app.command(help="Serve the approvals page and JSON API (for `toolgate run` users).")
@@ -150,15 +162,17 @@ def serve(
     ] = None,
     approvals_db: ApprovalsDb = None,
     state_dir: StateDir = None,
+    state_dsn: StateDsn = None,
+    state_prefix: StatePrefix = DEFAULT_STATE_PREFIX,
 ) -> None:
     from toolgate.clock import SystemClock
     from toolgate.web.approvals_app import build_approvals_app
 
+    source = _source(approvals_db, state_dir, state_dsn, state_prefix)
     host, port = _listen(listen)
     authorize, token = _authorizer(host, listen)
     hosts = _allowed_hosts(host, allow_host or [], token is not None)
-    path = _path(approvals_db, state_dir)
-    store = _open(path)
+    store = _open(source)
     app = build_approvals_app(
         store, SystemClock(), authorize=authorize, on_resolved=_announce, allowed_hosts=hosts
     )
@@ -168,7 +182,7 @@ def serve(
         shown = f"[{host}]" if ":" in host else host
         url = f"http://{shown}:{sock.getsockname()[1]}/"
         note = f" (open it once as {url}?token=<${TOKEN_ENV}>)" if token else ""
-        typer.echo(f"toolgate: approvals from {path}", err=True)
+        typer.echo(f"toolgate: approvals from {source.shown}", err=True)
         typer.echo(f"toolgate: approvals page at {url}{note}", err=True)
         raise typer.Exit(_serve(app, sock))
     finally:
@@ -185,8 +199,7 @@ def _decide(
     approve: bool,
     reason: str | None,
     by: str | None,
-    approvals_db: Path | None,
-    state_dir: Path | None,
+    source: _Source,
     as_json: bool,
 ) -> None:
     from toolgate.stores.approvals import ApprovalError, ApprovalNotPending, SelfApprovalError
@@ -196,11 +209,11 @@ def _decide(
     checked = _approval_id(approval_id)
     approver = _checked(check_by, by if by is not None else _default_by(), "--by")
     why = _checked(check_reason, reason, "--reason")
-    path = _existing(_path(approvals_db, state_dir), checked)
+    _existing(source, checked)
     verb = "approve" if approve else "deny"
     try:
         approval = _with_store(
-            path,
+            source,
             lambda store: store.resolve(checked, approve=approve, by=approver, reason=why,
                                         now=_now()),
         )  # fmt: skip
@@ -238,39 +251,78 @@ async def _announce(approval: Approval) -> None:
 # --- the store --------------------------------------------------------------------------------
 
 
-def _path(approvals_db: Path | None, state_dir: Path | None) -> Path:
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """Where the approvals are: an SQLite file (`path`), or a Redis (`dsn`) under `prefix`."""
+
+    path: Path | None
+    dsn: str | None = None
+    prefix: str = DEFAULT_STATE_PREFIX
+
+    @property
+    def shown(self) -> str:
+        """The file, or the DSN with its password masked."""
+        from toolgate.stores.redis_url import redact
+
+        return str(self.path) if self.path is not None else redact(self.dsn or "")
+
+    def exists(self) -> bool:
+        """Whether there is anything to read (a Redis always is; a file only once written)."""
+        return self.path is None or self.path.exists()
+
+
+def _source(
+    approvals_db: Path | None, state_dir: Path | None, state_dsn: str | None, state_prefix: str
+) -> _Source:
+    """Redis for a Redis --state-dsn, else the approvals file; exits 2 for bad or clashing
+    options."""
     from toolgate.app.paths import default_state_dir
+    from toolgate.cli.grants import redis_state
     from toolgate.stores.approvals_sqlite import approvals_path
 
-    return approvals_path(
-        approvals_db, state_dir.expanduser() if state_dir else default_state_dir()
-    )
+    dsn = redis_state(state_dsn, state_prefix)
+    if dsn is not None:
+        if approvals_db is not None or state_dir is not None:
+            raise _fail(
+                "--approvals-db and --state-dir name an SQLite approvals file; with a Redis "
+                "--state-dsn the approvals are in Redis: drop one of them"
+            )
+        return _Source(None, dsn, state_prefix)
+    state = state_dir.expanduser() if state_dir else default_state_dir()
+    return _Source(approvals_path(approvals_db, state))
 
 
-def _existing(path: Path, approval_id: str) -> Path:
-    """`path`, or exit 1 when there is no approvals file (without creating one)."""
-    if not path.exists():
-        raise _fail(f"no approval {approval_id}: there is no approvals file {path}", EXIT_REFUSED)
-    return path
+def _existing(source: _Source, approval_id: str) -> _Source:
+    """`source`, or exit 1 when there is no approvals file (without creating one)."""
+    if not source.exists():
+        raise _fail(
+            f"no approval {approval_id}: there is no approvals file {source.shown}", EXIT_REFUSED
+        )
+    return source
 
 
-def _open(path: Path) -> ApprovalStore:
+def _open(source: _Source) -> ApprovalStore:
     from toolgate.errors import ToolgateError
-    from toolgate.stores.approvals_sqlite import SqliteApprovalStore
 
     try:
-        return SqliteApprovalStore(path)
+        if source.path is None:
+            from toolgate.stores.approvals_redis import RedisApprovalStore
+
+            return RedisApprovalStore.from_url(source.dsn or "", prefix=f"{source.prefix}:")
+        from toolgate.stores.approvals_sqlite import SqliteApprovalStore
+
+        return SqliteApprovalStore(source.path)
     except ToolgateError as exc:
         raise _fail(str(exc), EXIT_REFUSED) from None
 
 
-def _with_store(path: Path, op: Callable[[ApprovalStore], Awaitable[T]]) -> T:
-    """`op` on the approvals file, closed after; a store failure exits 1 with its message."""
+def _with_store(source: _Source, op: Callable[[ApprovalStore], Awaitable[T]]) -> T:
+    """`op` on the approvals store, closed after; a store failure exits 1 with its message."""
     import anyio
 
     from toolgate.errors import ToolgateError
 
-    store = _open(path)
+    store = _open(source)
 
     async def run() -> T:
         try:

@@ -6,14 +6,12 @@ when its file exists, and only `get` is called on it (`get` never sweeps or writ
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 
 from toolgate.policy.decision import CounterRef
-
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]+:")  # as app.counter_store reads URLs
+from toolgate.stores.redis_url import url_scheme
 
 
 class _FixedClock:
@@ -49,7 +47,9 @@ def resolve_store(url: str | None, state_dir: Path | None) -> tuple[str, bool]:
             return text, Path(rest[2:]).expanduser().exists()
         open_counter_store(text)  # raises the usual located ConfigError
         return text, False
-    if _SCHEME.match(text):  # another backend (Redis): ConfigError when unknown or unavailable
+    if (
+        url_scheme(text) is not None
+    ):  # another backend (Redis): ConfigError when unknown or unavailable
         import anyio
 
         anyio.run(open_counter_store(text).aclose)

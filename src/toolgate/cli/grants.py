@@ -1,10 +1,13 @@
 """`toolgate grants create|list|revoke|rotate`: the bearer tokens agents present to `serve`.
 
 A token is printed once, on stdout and alone (so `TOKEN=$(toolgate grants create …)` works),
-with a note on stderr that it cannot be shown again; only its hash is stored. The grants file
-is `--grants-db`, else $TOOLGATE_GRANTS_DB, else `grants.sqlite3` in the state directory —
-resolved as `toolgate serve` resolves it. Bad input exits 2 naming the option; a refused
-operation (unknown grant, label already taken, unusable grants file) exits 1.
+with a note on stderr that it cannot be shown again; only its hash is stored.
+
+Where the grants are, as `toolgate serve` decides it: with a Redis `--state-dsn` (default
+$TOOLGATE_STATE_DSN) they are in that Redis under `--state-prefix` (the gateway's `state.dsn`
+and `state.prefix`); otherwise in the grants file: `--grants-db`, else $TOOLGATE_GRANTS_DB,
+else `grants.sqlite3` in the state directory. Bad input exits 2 naming the option; a refused
+operation (unknown grant, label already taken, unusable grants file, unreachable Redis) exits 1.
 """
 
 from __future__ import annotations
@@ -19,13 +22,20 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from toolgate.clock import Clock
-    from toolgate.identity.grants import Grant, GrantStore
+    from toolgate.identity.grant_rules import Grant, GrantRegistry
 
 T = TypeVar("T")
 EXIT_USAGE = 2
 EXIT_REFUSED = 1
 MAX_AHEAD = 100 * 365 * 86400  # an expiry further out than this is a typo, not a plan
 ONCE = "Store this token now: it is shown once and cannot be shown again."
+# the state store of `run`, `serve`, `status`, `grants` and `approvals` alike (the older name too)
+STATE_DSN_ENV = ["TOOLGATE_STATE_DSN", "TOOLGATE_COUNTER_STORE"]
+DEFAULT_STATE_PREFIX = "toolgate"  # the gateway file's state.prefix default
+STATE_FORMS = (
+    "redis://[:PASSWORD@]HOST:PORT/DB, rediss://…, unix:///PATH (grants in Redis), or "
+    "sqlite:///PATH or memory:// (grants in the SQLite grants file)"
+)
 
 grants_app = typer.Typer(
     help="Create, list, revoke and rotate the bearer tokens (grants) agents use with serve.",
@@ -41,6 +51,21 @@ GrantsDb = Annotated[
     ),
 ]
 Json = Annotated[bool, typer.Option("--json", help="Print JSON.")]
+StateDsn = Annotated[
+    str | None,
+    typer.Option(
+        "--state-dsn",
+        envvar=STATE_DSN_ENV,
+        help="The gateway's state.dsn. With a Redis DSN (redis://, rediss://, unix://) grants "
+        "and approvals are in Redis, where `serve` keeps them; with sqlite:// or memory:// in "
+        "the SQLite files. Put a password in the environment, not on the command line.",
+        show_default=False,
+    ),
+]
+StatePrefix = Annotated[
+    str,
+    typer.Option("--state-prefix", help="The gateway's state.prefix: first part of Redis keys."),
+]
 
 
 @grants_app.command(help="Create a grant for one server and print its token (once).")
@@ -65,6 +90,8 @@ def create(
         typer.Option("--attr", help="An attribute KEY=VALUE (identity.KEY); repeatable."),
     ] = None,
     grants_db: GrantsDb = None,
+    state_dsn: StateDsn = None,
+    state_prefix: StatePrefix = DEFAULT_STATE_PREFIX,
     as_json: Json = False,
 ) -> None:
     from toolgate.errors import ToolgateError
@@ -75,7 +102,7 @@ def create(
     attributes = _attributes(attr or [])
     expiry = None if expires is None else parse_expires(expires, _clock().now())
     policy_path = None if policy is None else _policy(policy)
-    with _store(grants_db) as store:
+    with _store(grants_db, state_dsn, state_prefix) as store:
         try:
             grant, token = store.create(server, label, policy_path, attributes, expiry)
         except ToolgateError as exc:
@@ -90,6 +117,8 @@ def list_grants(
         bool, typer.Option("--all", help="Include revoked (and rotated) grants.")
     ] = False,
     grants_db: GrantsDb = None,
+    state_dsn: StateDsn = None,
+    state_prefix: StatePrefix = DEFAULT_STATE_PREFIX,
     as_json: Json = False,
 ) -> None:
     from toolgate.errors import ToolgateError
@@ -97,18 +126,18 @@ def list_grants(
 
     if server is not None:
         _checked("--server", check_server, server)
-    with _store(grants_db) as store:
+    with _store(grants_db, state_dsn, state_prefix) as store:
         try:
             grants = store.list(server, include_revoked)
         except ToolgateError as exc:
             raise _fail(str(exc), EXIT_REFUSED) from None
-        path = store.path
+        where = store.where
     now = _clock().now()
     if as_json:
         _echo_json({"grants": [grant_data(g, now) for g in grants]})
         return
     if not grants:
-        typer.echo(f"no grants in {path}")
+        typer.echo(f"no grants in {where}")
         return
     _print_table(grants, now)
 
@@ -121,6 +150,8 @@ def revoke(
     server: Annotated[str | None, typer.Option("--server", help="With --label.")] = None,
     label: Annotated[str | None, typer.Option("--label", help="With --server.")] = None,
     grants_db: GrantsDb = None,
+    state_dsn: StateDsn = None,
+    state_prefix: StatePrefix = DEFAULT_STATE_PREFIX,
     as_json: Json = False,
 ) -> None:
     from toolgate.errors import ToolgateError
@@ -135,7 +166,7 @@ def revoke(
     else:
         _checked("--server", check_server, server)
         _checked("--label", check_label, label)
-    with _store(grants_db) as store:
+    with _store(grants_db, state_dsn, state_prefix) as store:
         try:
             grant = store.revoke(grant_id, server=server, label=label)
         except ToolgateError as exc:
@@ -150,12 +181,14 @@ def revoke(
 def rotate(
     grant_id: Annotated[str, typer.Argument(help="The grant id (gr_…).", show_default=False)],
     grants_db: GrantsDb = None,
+    state_dsn: StateDsn = None,
+    state_prefix: StatePrefix = DEFAULT_STATE_PREFIX,
     as_json: Json = False,
 ) -> None:
     from toolgate.errors import ToolgateError
 
     _check_id(grant_id)
-    with _store(grants_db) as store:
+    with _store(grants_db, state_dsn, state_prefix) as store:
         try:
             grant, token = store.rotate(grant_id)
         except ToolgateError as exc:
@@ -299,11 +332,56 @@ def _check_id(grant_id: str) -> None:
         )
 
 
-def _store(grants_db: Path | None) -> GrantStore:
+def redis_state(dsn: str | None, prefix: str) -> str | None:
+    """The Redis DSN when `--state-dsn` names a Redis, None when the SQLite files apply (no
+    DSN, sqlite://, memory://); exits 2 naming the option for a DSN or prefix that is neither.
+    Shared with `toolgate approvals`."""
+
+    from toolgate.errors import ConfigError
+    from toolgate.stores.redis_url import check_url, is_redis_url, redact, url_scheme
+
+    if not prefix or prefix != prefix.strip():
+        raise _fail("--state-prefix: must be non-empty text without surrounding spaces")
+    if dsn is None:
+        return None
+    text = dsn.strip()
+    if not text:
+        raise _fail(f"--state-dsn: must not be empty; expected {STATE_FORMS}")
+    found = url_scheme(text)
+    scheme = found[0] if found is not None and found[1].startswith("//") else ""
+    if is_redis_url(text):
+        try:
+            check_url(text)
+        except ConfigError as exc:
+            raise _fail(f"--state-dsn: {exc}") from None
+        return text
+    if (scheme == "memory" and text.lower() == "memory://") or (
+        scheme == "sqlite" and len(text) > len("sqlite://")
+    ):
+        return None
+    raise _fail(
+        f"--state-dsn: {_quoted(redact(text))} is not a state store URL; expected {STATE_FORMS}"
+    )
+
+
+def _store(grants_db: Path | None, state_dsn: str | None, state_prefix: str) -> GrantRegistry:
     from toolgate.app.paths import default_state_dir
     from toolgate.errors import ToolgateError
     from toolgate.identity.grants import GrantStore, grants_path
 
+    redis_dsn = redis_state(state_dsn, state_prefix)
+    if redis_dsn is not None:
+        if grants_db is not None:
+            raise _fail(
+                "--grants-db names an SQLite grants file; with a Redis --state-dsn the grants "
+                "are in Redis: drop one of them"
+            )
+        from toolgate.identity.grants_redis import RedisGrantStore
+
+        try:
+            return RedisGrantStore.from_url(redis_dsn, prefix=f"{state_prefix}:", clock=_clock())
+        except ToolgateError as exc:
+            raise _fail(f"--state-dsn: {exc}") from None
     try:
         return GrantStore(grants_path(grants_db, default_state_dir()), clock=_clock())
     except ToolgateError as exc:

@@ -94,7 +94,7 @@ def run(
         typer.Option(
             "--state-dsn",
             "--counter-store",
-            envvar="TOOLGATE_COUNTER_STORE",
+            envvar=grants_command.STATE_DSN_ENV,
             help="Shared state (counter store) URL: memory://, sqlite:///PATH or "
             "redis://[:PASSWORD@]HOST:PORT/DB (put a password in the environment, not on the "
             "command line) [default: SQLite in state dir].",

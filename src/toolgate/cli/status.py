@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from toolgate.cli.grants import STATE_DSN_ENV
+
 if TYPE_CHECKING:
     from toolgate.app.instances import Listed
     from toolgate.app.status import Approvals, AuditSource, CounterSection, Traffic
@@ -60,7 +62,7 @@ def status(
         typer.Option(
             "--counter-store",
             "--state-dsn",
-            envvar="TOOLGATE_COUNTER_STORE",
+            envvar=STATE_DSN_ENV,
             help="Counter store URL (default: the instances', else SQLite in the state dir).",
         ),
     ] = None,

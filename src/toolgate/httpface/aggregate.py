@@ -7,12 +7,17 @@ interceptor chain, so an aggregated call is decided exactly as a call to `/mcp/<
 Members are reached concurrently, each within its timeout: a dead or slow member drops out of
 `tools/list` (the result's `_meta` names it and why), a call to its tools is answered with an
 error naming it, and the next request tries it again, so it comes back when it recovers.
+
+The aggregate tells its client when the tool list changed (`notifications/tools/list_changed`,
+as its initialize result advertises): when a member's upstream says its list changed, when a
+member's own policy reload changes what is visible (its chain announces to the aggregate's
+sessions too), and when a member drops out or comes back.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +26,7 @@ from anyio.abc import TaskGroup
 
 from toolgate import __version__
 from toolgate.errors import UpstreamError
+from toolgate.httpface.call_stream import Spawn
 from toolgate.httpface.exchange import exchange
 from toolgate.httpface.sessions import InterceptorsFor
 from toolgate.identity.principal import Principal
@@ -36,11 +42,11 @@ from toolgate.transports.upstream import UpstreamFactory, UpstreamMessage, Upstr
 
 log = logging.getLogger("toolgate.aggregate")
 
-Spawn = Callable[..., None]
 
 LATEST_HANDSHAKE = "2025-11-25"
 UNAVAILABLE_META_KEY = "dev.toolgate/unavailable"
 MAX_PAGES = 50  # pages read from one member's tools/list
+LIST_CHANGED_METHOD = "notifications/tools/list_changed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,12 +126,16 @@ class AggregateRouter:
         self._links: dict[str, _Link] = {}
         self._opening = {name: anyio.Lock() for name in members}
         self._client: dict[str, Any] = {}
+        self._session: Session | None = None  # the aggregate session, once initialized
+        self._unavailable: set[str] = set()  # members that failed and have not answered since
 
     async def __call__(self, request: Message, session: Session, call_next: Next) -> Outcome:
         assert request.id is not None
         params = request.params if isinstance(request.params, dict) else {}
         method = request.method
         if method == "initialize":
+            self._session = session
+            session.tools_list_changed_advertised = True  # the result below says listChanged
             return Respond(self._initialized(request.id, params))
         if method == "server/discover":
             return Respond(error_response(request.id, codes.METHOD_NOT_FOUND, "Method not found"))
@@ -168,14 +178,17 @@ class AggregateRouter:
                     tools[name] = await self._member_tools(name, session)
                 except UpstreamError as exc:
                     unavailable[name] = str(exc)
-                    self._drop(name)
             if scope.cancelled_caught:
                 unavailable[name] = f"no answer within {member.timeout:g} s"
-                self._drop(name)
 
         async with anyio.create_task_group() as tg:
             for name in self._members:
                 tg.start_soon(one, name)
+        for name in self._members:
+            if name in unavailable:
+                self._drop(name)
+            else:
+                self._answered(name)
         listed = [tool for name in self._members for tool in tools.get(name, [])]
         result: dict[str, Any] = {"tools": listed}
         if unavailable:
@@ -211,7 +224,9 @@ class AggregateRouter:
         try:
             with anyio.fail_after(timeout):
                 link = await self._link(member, session)
-                return await link.ask("tools/call", {**params, "name": tool}, msg_id)
+                answer = await link.ask("tools/call", {**params, "name": tool}, msg_id)
+            self._answered(member)
+            return answer
         except (UpstreamError, TimeoutError) as exc:
             self._drop(member)
             reason = str(exc) or f"no answer within {timeout:g} s"
@@ -232,13 +247,14 @@ class AggregateRouter:
             if link is None:
                 link = await self._open(name, session)
                 self._links[name] = link
+            link.dispatcher.session.identity_attributes = session.identity_attributes
             return link
 
     async def _open(self, name: str, session: Session) -> _Link:
         member = self._members[name]
         upstream = await member.upstreams.session()
         member_session = Session(
-            _Discard(),
+            _MemberClient(name, self),
             f"{session.id}:{name}",
             identity=session.identity,
             identity_attributes=session.identity_attributes,
@@ -257,12 +273,37 @@ class AggregateRouter:
             with anyio.CancelScope(shield=True):
                 await _close_quietly(upstream)
             raise
+        self._spawn(self._watch, name, upstream)
         return link
+
+    async def _watch(self, name: str, upstream: UpstreamSession) -> None:
+        """Relay a member upstream's tool-list changes (its other messages concern only it)."""
+        try:
+            async for item in upstream.server_messages():
+                if _is_list_changed(item.data):
+                    await self.member_changed(name)
+        except UpstreamError as exc:
+            log.info("aggregate: %s's standalone stream ended: %s", name, exc)
+
+    async def member_changed(self, name: str) -> None:
+        """A member's visible tools changed: tell the aggregate's client."""
+        if self._session is not None:
+            log.info("aggregate: the tools of %s changed", name)
+            await self._session.announce_tools_changed()
+
+    def _answered(self, name: str) -> None:
+        if name in self._unavailable:
+            self._unavailable.discard(name)
+            log.info("aggregate: %s is available again", name)
+            self._spawn(self.member_changed, name)
 
     def _drop(self, name: str) -> None:
         link = self._links.pop(name, None)
         if link is not None:
             self._spawn(_close_quietly, link.upstream)
+        if name not in self._unavailable:
+            self._unavailable.add(name)
+            self._spawn(self.member_changed, name)
 
     async def aclose(self) -> None:
         links, self._links = list(self._links.values()), {}
@@ -306,11 +347,24 @@ async def _close_quietly(upstream: UpstreamSession) -> None:
         log.info("aggregate: closing a member session failed: %s", exc)
 
 
-class _Discard:
-    """The client side of a member session: the aggregate answers its client itself."""
+def _is_list_changed(data: bytes) -> bool:
+    if LIST_CHANGED_METHOD.encode() not in data:
+        return False
+    message = parse(data)
+    return isinstance(message, Message) and message.method == LIST_CHANGED_METHOD
+
+
+class _MemberClient:
+    """The client side of a member session: the aggregate answers its client itself, and only
+    passes on that the member's tool list changed."""
+
+    def __init__(self, name: str, router: AggregateRouter) -> None:
+        self._name = name
+        self._router = router
 
     async def send(self, data: bytes) -> None:
-        return None
+        if _is_list_changed(data):
+            await self._router.member_changed(self._name)
 
     async def receive(self) -> bytes:
         return b""

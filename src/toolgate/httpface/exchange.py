@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -23,6 +23,7 @@ import anyio
 from anyio.streams.memory import MemoryObjectSendStream
 
 from toolgate.errors import UpstreamError
+from toolgate.httpface.call_stream import Spawn
 from toolgate.jsonrpc import codes
 from toolgate.jsonrpc.message import Message, error_response, parse
 from toolgate.pipeline.dispatch import Dispatcher, apply_hook
@@ -31,8 +32,6 @@ from toolgate.pipeline.types import Deferred, Forward, Respond, ResponseHook
 from toolgate.transports.upstream import UpstreamMessage, UpstreamSession
 
 log = logging.getLogger("toolgate.http")
-
-Spawn = Callable[..., None]  # start a coroutine function (with args) in a long-lived task group
 
 
 async def exchange(

@@ -1,7 +1,11 @@
 """The deprecated HTTP+SSE transport (2024-11-05): `GET …/sse` opens a session whose every
 server message, answers included, travels on that one stream; the client POSTs each message to
 the endpoint the stream's first event names, and gets 202. A request toolgate answers itself is
-injected into the stream like any other answer. The session ends when the stream closes."""
+injected into the stream like any other answer. The session ends when the stream closes.
+
+The session id in the endpoint's `session_id` query parameter comes from the server's session
+table, so a named replica's ids carry its tag: behind a load balancer, these POSTs must be routed
+by that parameter's prefix to the replica holding the stream (docs/deployment.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Turning what an exchange yields into the HTTP answer: one JSON body when the response is all
-there is, else an SSE stream that carries each message as the bytes it arrived as."""
+there is, else an SSE stream that carries each message as the bytes it arrived as. A streamed
+answer is driven to its end by a server task (see call_stream), not by the client's connection."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import AsyncIterator, Mapping
 import orjson
 from starlette.responses import Response, StreamingResponse
 
+from toolgate.httpface.call_stream import CallStream, CallStreams, Spawn, start
 from toolgate.jsonrpc.message import JsonId, error_response
 from toolgate.mcp.http_headers import http_status
 from toolgate.transports.sse import encode_event
@@ -39,9 +41,15 @@ async def reply(
     items: AsyncIterator[UpstreamMessage],
     *,
     modern: bool,
+    spawn: Spawn,
     stream_ok: bool = True,
     headers: Mapping[str, str] | None = None,
+    streams: CallStreams | None = None,
+    ends_with_client: bool = False,
 ) -> Response:
+    """`spawn` runs the rest of a streamed answer in the server's task group; with `streams`
+    (a handshake session's) its events carry ids the client can resume from. An answer that
+    `ends_with_client` (a subscription) stops when its client leaves."""
     first = await anext(items, None)
     if first is None:
         return refusal(502, "the upstream ended the exchange without answering")
@@ -51,18 +59,34 @@ async def reply(
         return Response(first.data, status, headers, JSON)
     if not stream_ok:
         return await _last_only(first, items, headers)
-    return StreamingResponse(
-        _events(first, items), 200, {**STREAM_HEADERS, **(headers or {})}, EVENT_STREAM
+    call = start(first, items, spawn, streams)
+    return stream_reply(
+        call, 0, with_ids=streams is not None, headers=headers, ends_with_client=ends_with_client
     )
 
 
+def stream_reply(
+    call: CallStream,
+    after: int,
+    *,
+    with_ids: bool,
+    headers: Mapping[str, str] | None = None,
+    ends_with_client: bool = False,
+) -> StreamingResponse:
+    """The SSE response following `call` from after its message number `after`."""
+    events = _events(call, after, with_ids, ends_with_client)
+    return StreamingResponse(events, 200, {**STREAM_HEADERS, **(headers or {})}, EVENT_STREAM)
+
+
 async def _events(
-    first: UpstreamMessage, items: AsyncIterator[UpstreamMessage]
+    call: CallStream, after: int, with_ids: bool, ends_with_client: bool
 ) -> AsyncIterator[bytes]:
-    async with contextlib.aclosing(items):  # type: ignore[type-var]
-        yield encode_event(first.data)
-        async for item in items:
-            yield encode_event(item.data)
+    try:
+        async for number, data in call.follow(after):
+            yield encode_event(data, event_id=call.event_id(number) if with_ids else None)
+    finally:
+        if ends_with_client:
+            call.cancel()
 
 
 async def _last_only(

@@ -2,13 +2,14 @@
 ends (DELETE, the legacy SSE stream closing, idleness, or shutdown).
 
 A session id is the gateway's own (the upstream's, if any, never leaves the gateway), random and
-bound to the identity that opened it: another identity presenting it is refused.
+bound to the identity that opened it: another identity presenting it is refused. A gateway replica
+with a name tags the ids it issues with it (`<replica>.<random>`, see `toolgate.httpface.replica`)
+so a load balancer can route every request of a session to the one process that holds it.
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,7 +18,9 @@ import anyio
 from anyio.abc import TaskGroup
 
 from toolgate.errors import UpstreamError
+from toolgate.httpface.call_stream import CallStreams
 from toolgate.httpface.outbox import Outbox
+from toolgate.httpface.replica import MISROUTES, MisrouteLog, new_session_id, tag_of
 from toolgate.identity.principal import Principal
 from toolgate.pipeline.dispatch import Dispatcher
 from toolgate.pipeline.session import Session
@@ -40,6 +43,7 @@ class HttpSession:
     last_used: float
     in_flight: int = 0
     closed: bool = False
+    calls: CallStreams = field(default_factory=CallStreams)  # streamed answers, for resumption
     done: anyio.Event = field(default_factory=anyio.Event)  # set when the session ends
 
     def owned_by(self, principal: Principal | None) -> bool:
@@ -75,7 +79,11 @@ class SessionTable:
         max_sessions: int,
         idle_seconds: float,
         advertise_tools_list_changed: bool,
+        replica: str | None = None,
+        misroutes: MisrouteLog = MISROUTES,
     ) -> None:
+        """`replica`: the name this gateway's session ids are tagged with (None: untagged);
+        it must satisfy `replica_name_problem` (the configuration checks it)."""
         self._upstreams = upstreams
         self._interceptors = interceptors
         self._max = max_sessions
@@ -83,6 +91,12 @@ class SessionTable:
         self._advertise = advertise_tools_list_changed
         self._sessions: dict[str, HttpSession] = {}
         self._tg: TaskGroup | None = None
+        self._replica = replica
+        self._misroutes = misroutes
+
+    @property
+    def replica(self) -> str | None:
+        return self._replica
 
     def bind(self, tg: TaskGroup) -> None:
         """The task group session pumps run in (the application's lifespan)."""
@@ -109,6 +123,16 @@ class SessionTable:
             entry.last_used = anyio.current_time()
         return entry
 
+    def owner_of(self, session_id: str) -> str | None:
+        """The other replica a well-formed tagged `session_id` names; None when the id is
+        untagged, malformed or this replica's own."""
+        owner = tag_of(session_id)
+        return None if owner is None or owner == self._replica else owner
+
+    def misrouted(self, owner: str) -> None:
+        """Note a request for `owner`'s session that reached this replica (logged, throttled)."""
+        self._misroutes.note(owner, self._replica)
+
     async def open(self, principal: Principal | None) -> HttpSession:
         if len(self._sessions) >= self._max:
             self.reap()
@@ -116,10 +140,10 @@ class SessionTable:
                 raise SessionLimitError(f"this server already has {self._max} sessions")
         upstream = await self._upstreams.session()
         outbox = Outbox()
-        session_id = secrets.token_urlsafe(24)
+        session_id, token = new_session_id(self._replica)
         session = Session(
             outbox,
-            f"ses_{session_id[:16]}",
+            f"ses_{token[:16]}",
             identity=principal.name if principal else None,
             identity_attributes=principal.attributes if principal else None,
         )

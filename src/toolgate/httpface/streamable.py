@@ -21,7 +21,8 @@ from starlette.responses import Response, StreamingResponse
 from toolgate.errors import UpstreamError
 from toolgate.httpface.exchange import exchange
 from toolgate.httpface.guard import accepts_stream, header_problem, post_problem, read_body
-from toolgate.httpface.replies import EVENT_STREAM, STREAM_HEADERS, refusal, reply
+from toolgate.httpface.replica import misrouted_message
+from toolgate.httpface.replies import EVENT_STREAM, STREAM_HEADERS, refusal, reply, stream_reply
 from toolgate.httpface.served import Face, ServedServer
 from toolgate.httpface.sessions import HttpSession, SessionLimitError
 from toolgate.identity.principal import Principal
@@ -80,7 +81,13 @@ async def post(request: Request, server: ServedServer, face: Face) -> Response:
             spawn=server.table.spawn,
             interactive=stream_ok,
         )
-        return await reply(_counted(entry, answers), modern=False, stream_ok=stream_ok)
+        return await reply(
+            _counted(entry, answers),
+            modern=False,
+            spawn=server.table.spawn,
+            stream_ok=stream_ok,
+            streams=entry.calls,
+        )
     return await deliver_one_way(message, entry)
 
 
@@ -98,10 +105,14 @@ async def get(request: Request, server: ServedServer, face: Face) -> Response:
         return entry
     if not accepts_stream(request):
         return refusal(406, "Not Acceptable: the standalone stream is text/event-stream")
+    last_event_id = request.headers.get("last-event-id")
+    resumed = entry.calls.resume(last_event_id)
+    if resumed is not None:  # the client lost a POST's stream: the rest of that call
+        return stream_reply(*resumed, with_ids=True)
     if entry.outbox.attached:
         return refusal(409, "Conflict: this session's standalone stream is already open")
     entry.outbox.attached = True  # now, so a second GET arriving meanwhile gets 409
-    stream = _standalone(entry, request.headers.get("last-event-id"))
+    stream = _standalone(entry, last_event_id)
     return StreamingResponse(stream, 200, STREAM_HEADERS, EVENT_STREAM)
 
 
@@ -155,7 +166,13 @@ async def _modern(
         items = _private(items)
     if stream is not None:
         items = _listening(items, server, session, stream)
-    return await reply(items, modern=True, stream_ok=accepts_stream(request))
+    return await reply(
+        items,
+        modern=True,
+        spawn=server.table.spawn,
+        stream_ok=accepts_stream(request),
+        ends_with_client=listening,
+    )
 
 
 async def _private(items: AsyncIterator[UpstreamMessage]) -> AsyncIterator[UpstreamMessage]:
@@ -259,6 +276,7 @@ async def _initialize(
     return await reply(
         _close_on_error(items, server, entry),
         modern=False,
+        spawn=server.table.spawn,
         stream_ok=accepts_stream(request),
         headers={SESSION_HEADER: entry.id},
     )
@@ -289,13 +307,20 @@ def _session(
 def find_session(
     server: ServedServer, session_id: str, principal: Principal | None
 ) -> HttpSession | Response:
-    """The live session `session_id` of `principal`: 404 when there is none, 403 when it is
-    another identity's."""
+    """The live session `session_id` of `principal`: 404 when there is none (naming the replica
+    that owns it when the id is another replica's: the load balancer sent it astray), 403 when
+    it is another identity's."""
     entry = server.table.get(session_id)
     if entry is None:
-        return refusal(404, "Session not found")
+        owner = server.table.owner_of(session_id)
+        if owner is None:
+            return refusal(404, "Session not found")
+        server.table.misrouted(owner)
+        return refusal(404, misrouted_message(owner, server.table.replica))
     if not entry.owned_by(principal):
         return refusal(403, "Forbidden: this session belongs to another identity")
+    if principal is not None:  # each request is judged by what its own credential says
+        entry.session.identity_attributes = principal.attributes
     return entry
 
 
