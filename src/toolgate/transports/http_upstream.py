@@ -2,10 +2,11 @@
 fallback to the legacy HTTP+SSE transport.
 
 `HttpUpstream` is one configured remote URL. It owns the one `httpx.AsyncClient` every session
-with that URL shares (keep-alive, the static headers from the configuration, timeouts, no
-cookie jar, no redirects to other origins), what has been learned about the URL (which transport
-answers it, which era it speaks) and the task group legacy HTTP+SSE sessions read their event
-streams in. Use it as an async context manager, entered and exited in the same task:
+with that URL shares (keep-alive over the lean HTTP/1.1 transport of `http_wire`, the static
+headers from the configuration, timeouts, no cookie jar, no redirects to other origins), what
+has been learned about the URL (which transport answers it, which era it speaks) and the task
+group legacy HTTP+SSE sessions read their event streams in. Use it as an async context manager,
+entered and exited in the same task:
 
     async with HttpUpstream("https://mcp.example.com/mcp", headers={"Authorization": ...}) as up:
         session = up.open_session()
@@ -34,6 +35,7 @@ import orjson
 from anyio.abc import TaskGroup
 
 from toolgate.errors import ConfigError, UpstreamError
+from toolgate.transports.http_wire import WireTransport
 from toolgate.transports.sse import DEFAULT_MAX_EVENT_BYTES, SseError, aiter_events
 from toolgate.transports.sse_upstream import (
     JSON,
@@ -95,7 +97,7 @@ class HttpUpstream:
             timeout=httpx.Timeout(timeout, connect=connect_timeout),
             follow_redirects=False,
             cookies=_no_cookies(),
-            transport=http_transport,
+            transport=http_transport or WireTransport(),
         )
         self._tg: TaskGroup | None = None
 
