@@ -12,13 +12,13 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import TaskGroup
 
 from toolgate.approvals.keys import approval_key
 from toolgate.approvals.request_state import StateSealer
-from toolgate.approvals.webhook import WebhookNotifier
 from toolgate.audit.recorder import AuditRecorder
 from toolgate.clock import Clock
 from toolgate.errors import ConfigError, StoreError
@@ -29,6 +29,9 @@ from toolgate.policy.model import Approvals, Policy
 from toolgate.stores.approvals import Approval, ApprovalStatus, ApprovalStore
 from toolgate.stores.approvals_sqlite import SqliteApprovalStore, approvals_path
 from toolgate.stores.redis_url import is_redis_url
+
+if TYPE_CHECKING:
+    from toolgate.approvals.webhook import WebhookNotifier
 
 log = logging.getLogger("toolgate.approvals")
 
@@ -90,6 +93,9 @@ class Notices:
                         config.webhook_secret_env,
                     )
                 return
+            # imported here: the HTTP client stack loads only when a policy has a webhook
+            from toolgate.approvals.webhook import WebhookNotifier  # noqa: PLC0415
+
             notifier = WebhookNotifier(
                 config.webhook_url,
                 secret.encode(),

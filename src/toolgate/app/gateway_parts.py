@@ -4,7 +4,6 @@ server's upstream factory, and the audit redactor."""
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 import anyio
@@ -25,13 +24,13 @@ from toolgate.identity.principal import Authenticator, Principal, Refusal
 
 if TYPE_CHECKING:
     from toolgate.identity.oauth import OAuthSettings
+    from toolgate.transports.http_upstream import HttpUpstream
 from toolgate.identity.resource_metadata import metadata_url
-from toolgate.transports.http_upstream import HttpUpstream
+from toolgate.stores.redis_url import is_redis_url
 from toolgate.transports.stdio_upstream import StdioUpstreams
 from toolgate.transports.upstream import UpstreamFactory, UpstreamSession
 
 GRANT_TOKEN_PREFIX = "Bearer tg_"  # noqa: S105 - the grant token format, not a secret
-_REDIS_DSN = re.compile(r"(?i)^(redis|rediss|unix)://")  # as approval_parts.open_approval_store
 
 
 def oauth_settings(oauth: OAuthConfig) -> OAuthSettings:
@@ -74,7 +73,7 @@ def open_grant_store(config: GatewayConfig, clock: Clock) -> GrantVerifier:
     grants file. ConfigError when the file also names a grants file: with Redis state it
     would be silently ignored (the loader reports the same thing, located, when it can)."""
     dsn = config.state.dsn.strip()
-    if _REDIS_DSN.match(dsn) is None:
+    if not is_redis_url(dsn):
         return GrantStore(config.auth.grants_db, clock=clock)
     if config.auth.grants_db != default_grants_db(config.home):
         raise ConfigError(
@@ -109,6 +108,9 @@ def make_upstreams(server: ServerConfig) -> UpstreamFactory:
             timeout=server.timeout_seconds,
         )
     assert server.url is not None
+    # imported here: the HTTP client stack (~15 MiB) loads only for servers reached by URL
+    from toolgate.transports.http_upstream import HttpUpstream  # noqa: PLC0415
+
     transport = server.transport if server.transport in ("streamable", "sse") else "auto"
     return HttpUpstreams(
         HttpUpstream(

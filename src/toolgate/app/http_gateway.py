@@ -8,6 +8,7 @@ them under uvicorn until SIGTERM/SIGINT, finishing in-flight calls within the gr
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import sys
@@ -15,8 +16,6 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import anyio
 
 from toolgate import __version__
 from toolgate.app.approval_parts import ApprovalParts, check_webhook_secrets
@@ -29,7 +28,7 @@ from toolgate.app.gateway_parts import (
 )
 from toolgate.app.instances import Registration, register_serve
 from toolgate.app.observability import Observability, build_observability
-from toolgate.app.policy_chain import audit_redactor, policy_chain
+from toolgate.app.policy_chain import Watched, audit_redactor, policy_chain, watch_policies
 from toolgate.audit.chain import load_chain_key
 from toolgate.audit.fanout import open_sinks, parse_sink_spec
 from toolgate.audit.recorder import AuditRecorder
@@ -53,7 +52,7 @@ from toolgate.identity.resource_metadata import (
 from toolgate.interceptors.approval_watch import ApprovalWatcher
 from toolgate.interceptors.enforcement import EnforcementSettings, PolicyEnforcer
 from toolgate.interceptors.list_changes import ListChangeAnnouncer
-from toolgate.interceptors.policy_source import POLL_SECONDS, PolicySource
+from toolgate.interceptors.policy_source import PolicySource
 from toolgate.pipeline.session import Session
 from toolgate.pipeline.types import Interceptor
 from toolgate.policy.model import Policy
@@ -180,7 +179,7 @@ async def serve_http(config: GatewayConfig, pages: Pages | None = None) -> int:
             documents=metadata_documents(config),
             background=[
                 *(task for part in parts.values() for task in part.background),
-                _watcher(parts),
+                functools.partial(watch_policies, _watched(parts)),
                 registration.heartbeat,
                 approvals.run,
             ],
@@ -397,15 +396,9 @@ def announce_urls(config: GatewayConfig, port: int) -> None:
     sys.stderr.flush()
 
 
-def _watcher(parts: dict[str, _ServerParts]) -> Task:
-    """Poll every policy file and write load events at once, even when no call arrives."""
-
-    async def watch() -> None:
-        while True:
-            await anyio.sleep(POLL_SECONDS)
-            for part in parts.values():
-                for chain in list(part.chains.values()):
-                    chain.source.current()
-                await part.recorder.flush()
-
-    return watch
+def _watched(parts: dict[str, _ServerParts]) -> Watched:
+    """Each server's recorder with the policy files of its chains (a grant's own policy adds
+    one while serving)."""
+    return lambda: [
+        (part.recorder, [chain.source for chain in part.chains.values()]) for part in parts.values()
+    ]

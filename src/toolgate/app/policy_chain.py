@@ -4,8 +4,10 @@ them for `toolgate run` and `toolgate serve` alike."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+
+import anyio
 
 from toolgate.audit.recorder import AuditRecorder
 from toolgate.audit.redact import Redactor
@@ -13,7 +15,7 @@ from toolgate.catalog.pins_keeper import PinKeeper
 from toolgate.clock import Clock
 from toolgate.interceptors.enforcement import EnforcementSettings, PolicyEnforcer
 from toolgate.interceptors.pinning import PinGuard
-from toolgate.interceptors.policy_source import PolicySource
+from toolgate.interceptors.policy_source import POLL_SECONDS, PolicySource
 from toolgate.interceptors.surfaces import SurfaceGuard
 from toolgate.pipeline.types import Interceptor
 from toolgate.quota.ledger import Ledger
@@ -53,3 +55,17 @@ def audit_redactor(
     if not include_args:
         return None
     return Redactor.build(paths, patterns)
+
+
+Watched = Callable[[], Iterable[tuple[AuditRecorder, Iterable[PolicySource]]]]
+
+
+async def watch_policies(watched: Watched) -> None:
+    """Poll every policy file and write its load events at once, even when no call arrives:
+    `watched` lists, each time, the recorders and the policy sources whose events they write."""
+    while True:
+        await anyio.sleep(POLL_SECONDS)
+        for recorder, sources in watched():
+            for source in list(sources):
+                source.current()
+            await recorder.flush()

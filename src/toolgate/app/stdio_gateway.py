@@ -16,7 +16,7 @@ from toolgate.app.approval_parts import ApprovalParts
 from toolgate.app.counter_store import open_counter_store, prepare_counter_store, window_clock
 from toolgate.app.instances import Registration, register_run
 from toolgate.app.observability import run_observability
-from toolgate.app.policy_chain import PolicyChain, audit_redactor, policy_chain
+from toolgate.app.policy_chain import PolicyChain, audit_redactor, policy_chain, watch_policies
 from toolgate.app.settings import RunSettings
 from toolgate.audit.chain import load_chain_key
 from toolgate.audit.fanout import open_sinks, parse_sink_spec
@@ -27,7 +27,7 @@ from toolgate.catalog.pins_keeper import PinKeeper
 from toolgate.clock import SystemClock
 from toolgate.interceptors.enforcement import EnforcementSettings
 from toolgate.interceptors.list_changes import ListChangeAnnouncer
-from toolgate.interceptors.policy_source import POLL_SECONDS, PolicySource
+from toolgate.interceptors.policy_source import PolicySource
 from toolgate.pipeline.relay import Relay, RelayLimits
 from toolgate.quota.ledger import Ledger
 from toolgate.transports.own_stdio import OwnStdio
@@ -103,7 +103,7 @@ async def run_stdio_gateway(settings: RunSettings) -> int:
         announcer = ListChangeAnnouncer(source, chain.enforcer, relay.session)
         async with anyio.create_task_group() as tg:
             tg.start_soon(_forward_signals, child)
-            tg.start_soon(_watch, source, recorder)
+            tg.start_soon(watch_policies, lambda: [(recorder, [source])])
             tg.start_soon(registration.heartbeat)
             tg.start_soon(announcer.run)
             tg.start_soon(approvals.run)
@@ -184,14 +184,6 @@ def _log_policy_loads(source: PolicySource, recorder: AuditRecorder) -> None:
             errors=errors,
         )
     )
-
-
-async def _watch(source: PolicySource, recorder: AuditRecorder) -> None:
-    """Poll the policy file and write any load event at once, even when no call arrives."""
-    while True:
-        await anyio.sleep(POLL_SECONDS)
-        source.current()
-        await recorder.flush()
 
 
 async def _forward_signals(child: StdioChild) -> None:
