@@ -4,13 +4,21 @@ test gives them: keep-alive reuse, every body framing, timeouts and answers that
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import anyio
 import httpx
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from tests.e2e.http_servers import free_port
 
 from toolgate.transports.http_wire import WireTransport
@@ -172,3 +180,94 @@ async def test_a_closed_transport_refuses_requests() -> None:
     async with httpx.AsyncClient(transport=transport) as http:
         with pytest.raises(httpx.TransportError, match="closed"):
             await http.get("http://127.0.0.1:1/mcp")
+
+
+# https ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Certificate:
+    cert_pem: bytes
+    key_pem: bytes
+
+
+def self_signed(host: str = "127.0.0.1") -> Certificate:
+    """A throwaway certificate for `host` (an IP address SAN), valid for a day."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]), False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    return Certificate(cert.public_bytes(serialization.Encoding.PEM), key_pem)
+
+
+@asynccontextmanager
+async def tls_server(certificate: Certificate, tmp_path: Path) -> AsyncIterator[Served]:
+    """A TLS server answering every request with OK on a kept-alive connection."""
+    (tmp_path / "cert.pem").write_bytes(certificate.cert_pem)
+    (tmp_path / "key.pem").write_bytes(certificate.key_pem)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    served = Served("")
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served.connections += 1
+        try:
+            while request := await read_request(reader):
+                served.requests.append(request)
+                writer.write(OK)
+                await writer.drain()
+        except (ConnectionError, ssl.SSLError):
+            return
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(handle, "127.0.0.1", free_port(), ssl=context)
+    port = server.sockets[0].getsockname()[1]
+    served.url = f"https://127.0.0.1:{port}/mcp"
+    try:
+        yield served
+    finally:
+        server.close()
+
+
+async def test_an_https_origin_is_reached_over_verified_tls_and_kept_alive(
+    tmp_path: Path,
+) -> None:
+    certificate = self_signed()
+    trusted = ssl.create_default_context(cadata=certificate.cert_pem.decode())
+    transport = WireTransport(ssl_context=trusted)
+    async with (
+        tls_server(certificate, tmp_path) as served,
+        httpx.AsyncClient(transport=transport, timeout=WAIT) as http,
+    ):
+        with anyio.fail_after(WAIT):
+            first = await http.post(served.url, content=b'{"a":1}')
+            second = await http.post(served.url, content=b'{"a":2}')
+    assert (first.status_code, first.content, second.content) == (200, b"{}", b"{}")
+    assert served.connections == 1
+    assert served.requests[1].endswith(b'{"a":2}')
+
+
+async def test_an_https_origin_with_an_untrusted_certificate_is_refused(tmp_path: Path) -> None:
+    async with tls_server(self_signed(), tmp_path) as served, client() as http:
+        with anyio.fail_after(WAIT), pytest.raises(httpx.ConnectError, match="CERTIFICATE"):
+            await http.get(served.url)
+    assert served.requests == []

@@ -229,13 +229,19 @@ class WireTransport(httpx.AsyncBaseTransport):
     """HTTP/1.1 over keep-alive connections, for `httpx.AsyncClient(transport=...)`."""
 
     def __init__(
-        self, *, keepalive_expiry: float = KEEPALIVE_EXPIRY, max_idle: int = MAX_IDLE
+        self,
+        *,
+        keepalive_expiry: float = KEEPALIVE_EXPIRY,
+        max_idle: int = MAX_IDLE,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
+        """`ssl_context`: how https origins are verified (default: httpx's, the certifi CA
+        bundle with hostname checks)."""
         self._expiry = keepalive_expiry
         self._max_idle = max_idle
         self._idle: dict[Origin, list[_Connection]] = {}
         self._all: set[_Connection] = set()
-        self._ssl: ssl.SSLContext | None = None
+        self._ssl: ssl.SSLContext | None = ssl_context
         self._closed = False
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
