@@ -350,6 +350,33 @@ async def test_a_silent_upstream_times_out() -> None:
             await collect(upstream.open_session(), message(1, "tools/list"), 1)
 
 
+async def test_a_subscription_stream_may_stay_silent_longer_than_the_timeout() -> None:
+    quiet = anyio.Event()  # never set: the stream is silent for three timeouts
+
+    async def listen(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"text/event-stream")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"", "more_body": True})
+        with anyio.move_on_after(0.9):
+            await quiet.wait()
+        event = b'data: {"jsonrpc":"2.0","method":"notifications/tools/list_changed"}\n\n'
+        await send({"type": "http.response.body", "body": event, "more_body": True})
+        await send({"type": "http.response.body", "body": b"data: " + RESPONSE_1 + b"\n\n"})
+
+    meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}
+    params = {"_meta": meta, "notifications": {"toolsListChanged": True}}
+    async with (
+        scripted({"/mcp": listen}) as (base, _),
+        HttpUpstream(f"{base}/mcp", timeout=0.3) as upstream,
+    ):
+        with anyio.fail_after(10):
+            got = await collect(
+                upstream.open_session(), message(1, "subscriptions/listen", params), 1
+            )
+    assert b"notifications/tools/list_changed" in got[0].data
+    assert got[-1].final
+
+
 async def test_a_json_rpc_error_with_an_error_status_is_relayed_with_that_status() -> None:
     async with scripted({"/mcp": rpc_error_500}) as (base, _), HttpUpstream(f"{base}/mcp") as up:
         [answer] = await collect(up.open_session(), message(1, "tools/list"), 1)

@@ -359,7 +359,9 @@ class StreamableHttpSession:
         if self._closed:
             raise UpstreamError(f"the session with upstream {self._where} is closed")
         shape = _shape(data)
-        response = await self._send("POST", self._headers(shape, headers), data)
+        # a 2026 subscription's stream is silent until something changes: no read timeout
+        listening = shape.method == "subscriptions/listen"
+        response = await self._send("POST", self._headers(shape, headers), data, idle=listening)
         try:
             if shape.method == "initialize" and shape.modern_version is None:
                 self._learn_session_id(response)
