@@ -241,3 +241,44 @@ async def test_expired_buckets_are_swept_in_bounded_batches(
     assert remaining == [backlog - SWEEP_BATCH, 10, 0, 0]
     conn.close()
     await store.aclose()
+
+
+OPENERS = {  # each opens (creating) the file in its constructor; the process then exits
+    "counter store": "from toolgate.stores.sqlite import SqliteCounterStore as S",
+    "approvals file": "from toolgate.stores.approvals_sqlite import SqliteApprovalStore as S",
+    "grants file": "from toolgate.identity.grants import GrantStore as S",
+    "audit database": "from toolgate.audit.sqlite_sink import SqliteAuditSink as S",
+}
+
+
+@pytest.mark.parametrize("kind", list(OPENERS))
+def test_processes_creating_one_fresh_file_at_once_all_open_it(tmp_path: Path, kind: str) -> None:
+    """Each process must see the file either empty or fully made, never half: a schema made
+    by one process between another's separate reads once looked like another application's."""
+    for attempt in range(4):
+        path = tmp_path / f"shared-{attempt}.db"
+        script = (
+            f"import sys\nfrom pathlib import Path\n{OPENERS[kind]}\n"
+            f"sys.stdin.read(1)\nS(Path({str(path)!r}))\n"
+        )
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", script],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env={**os.environ, "PYTHONPATH": str(Path(toolgate.__file__).parents[1])},
+            )
+            for _ in range(6)
+        ]
+        for proc in procs:  # every process is started: let them all go at once
+            assert proc.stdin is not None
+            proc.stdin.write(b"x")
+            proc.stdin.close()
+        failures = []
+        for proc in procs:
+            assert proc.stderr is not None
+            err = proc.stderr.read()
+            if proc.wait(timeout=60) != 0:
+                failures.append(err.decode(errors="replace")[-400:])
+        assert failures == [], f"{kind}, attempt {attempt}: {failures[0]}"

@@ -12,7 +12,12 @@ import sqlite3
 from pathlib import Path
 
 from toolgate.errors import ConfigError
-from toolgate.sqlite_files import non_database_problem, ownership_problem
+from toolgate.sqlite_files import (
+    database_identity,
+    non_database_problem,
+    ownership_problem,
+    while_locked,
+)
 
 APPLICATION_ID = 0x54474155  # "TGAU": toolgate audit
 SCHEMA_VERSION = 1
@@ -62,7 +67,7 @@ def open_for_writing(path: Path) -> sqlite3.Connection:
     except sqlite3.Error as exc:
         raise ConfigError(f"audit database {path} cannot be opened: {exc}") from None
     try:
-        _prepare(conn, path)
+        while_locked(lambda: _prepare(conn, path))
     except sqlite3.Error as exc:
         conn.close()
         raise ConfigError(f"audit database {path} cannot be opened: {exc}") from None
@@ -96,12 +101,13 @@ def open_for_reading(path: Path) -> sqlite3.Connection:
 
 
 def _prepare(conn: sqlite3.Connection, path: Path) -> None:
+    # opening may wait for another process creating the same file (schema, WAL switch)
+    conn.execute("PRAGMA busy_timeout=5000")
     _check_ownership(conn, path)  # before WAL: switching journal mode writes the header
     mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
     if str(mode).lower() != "wal":
         raise ConfigError(f"audit database {path}: cannot enable WAL mode (got {mode!r})")
     conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA busy_timeout=5000")  # creating the schema may wait for another writer
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = _check_ownership(conn, path)  # again, under the write lock
@@ -121,11 +127,9 @@ def _prepare(conn: sqlite3.Connection, path: Path) -> None:
 
 def _check_ownership(conn: sqlite3.Connection, path: Path) -> int:
     """The schema version of a file that is ours (0 for a fresh, empty database)."""
-    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    found = (int(app_id), int(version), int(objects))
+    found = database_identity(conn)
+    app_id, version, _ = found
     problem = ownership_problem(path, "audit database", found, APPLICATION_ID, SCHEMA_VERSION)
     if problem is not None:
         raise ConfigError(problem)
-    return 0 if app_id == 0 else int(version)
+    return 0 if app_id == 0 else version

@@ -28,6 +28,7 @@ import anyio.to_thread
 
 from toolgate.clock import Clock, SystemClock
 from toolgate.errors import StoreError
+from toolgate.sqlite_files import while_locked
 from toolgate.stores.base import BucketKey, ReserveItem, ReserveResult
 from toolgate.stores.plan import (
     DEFAULT_GRACE_SECONDS,
@@ -231,7 +232,7 @@ class SqliteCounterStore:
             raise StoreError(f"counter store {self._path} cannot be opened: {exc}") from exc
         try:
             if prepare_schema:
-                prepare(conn, self._path)
+                while_locked(lambda: prepare(conn, self._path))
         except sqlite3.Error as exc:
             conn.close()
             raise StoreError(f"counter store {self._path} cannot be opened: {exc}") from exc

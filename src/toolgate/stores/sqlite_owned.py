@@ -15,7 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from toolgate.errors import ConfigError
-from toolgate.sqlite_files import non_database_problem, ownership_problem
+from toolgate.sqlite_files import (
+    database_identity,
+    non_database_problem,
+    ownership_problem,
+    while_locked,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +49,7 @@ def open_owned(path: Path, kind: FileKind, busy_timeout: float) -> sqlite3.Conne
     except sqlite3.Error as exc:
         raise ConfigError(f"{kind.what} {path} cannot be opened: {exc}") from None
     try:
-        _prepare(conn, path, kind)
+        while_locked(lambda: _prepare(conn, path, kind))
     except sqlite3.Error as exc:
         conn.close()
         raise ConfigError(f"{kind.what} {path} cannot be opened: {exc}") from None
@@ -78,10 +83,8 @@ def _prepare(conn: sqlite3.Connection, path: Path, kind: FileKind) -> None:
 
 def _ownership(conn: sqlite3.Connection, path: Path, kind: FileKind) -> int:
     """The schema version of a file that is ours (0 for a fresh, empty database)."""
-    app_id = int(conn.execute("PRAGMA application_id").fetchone()[0])
-    version = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    objects = int(conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0])
-    found = (app_id, version, objects)
+    found = database_identity(conn)
+    app_id, version, _ = found
     problem = ownership_problem(path, kind.what, found, kind.application_id, kind.schema_version)
     if problem is not None:
         raise ConfigError(problem)

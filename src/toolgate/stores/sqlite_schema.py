@@ -11,7 +11,7 @@ import sqlite3
 from pathlib import Path
 
 from toolgate.errors import StoreError
-from toolgate.sqlite_files import non_database_problem, ownership_problem
+from toolgate.sqlite_files import database_identity, non_database_problem, ownership_problem
 
 APPLICATION_ID = 0x54474354  # "TGCT": toolgate counters
 SCHEMA_VERSION = 1
@@ -81,11 +81,9 @@ def prepare(conn: sqlite3.Connection, path: Path) -> None:
 
 def _check_ownership(conn: sqlite3.Connection, path: Path) -> int:
     """The schema version of a file that is ours (0 for a fresh, empty database)."""
-    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-    version = conn.execute("PRAGMA user_version").fetchone()[0]
-    objects = conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-    found = (int(app_id), int(version), int(objects))
+    found = database_identity(conn)
+    app_id, version, _ = found
     problem = ownership_problem(path, "counter store", found, APPLICATION_ID, SCHEMA_VERSION)
     if problem is not None:
         raise StoreError(problem)
-    return 0 if app_id == 0 else int(version)
+    return 0 if app_id == 0 else version
