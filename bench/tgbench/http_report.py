@@ -273,15 +273,22 @@ def profile_lines(profiled: dict[str, Any] | None) -> list[str]:
 
 def section(data: dict[str, Any]) -> list[str]:
     m, v, method = data["machine"], data["versions"], data["method"]
-    names = ("toolgate", "mcp", "fastmcp", "uvloop", "psutil", "python")
+    names = ("toolgate", "mcp", "fastmcp", "uvicorn", "httpx", "uvloop", "psutil", "python")
     shown = ", ".join(f"{k} {v[k]}" for k in names if v.get(k))
+    parser = (
+        f"uvicorn parses with httptools {v['httptools']}"
+        if v.get("httptools")
+        else "uvicorn parses with h11 (httptools is not installed)"
+        if "httptools" in v
+        else "uvicorn's parser was not recorded in this run"
+    )
     lat = method["latency"]
     thr = method["throughput"]
     out = [
         f"Measured {data['date']} on {m['cpu_model']}, {m['logical_cores']} logical cores "
         f"(client, gateway and stub all on them; load average at start "
         f"{', '.join(str(x) for x in m['load_average_at_start'])}). Versions: {shown}; "
-        f"uvicorn with h11 (httptools is not installed). Whole run {data['elapsed_s']} s.",
+        f"{parser}. Whole run {data['elapsed_s']} s.",
         "",
         f"Method: one `bench/http_stub_server.py` upstream; {lat['warmup']} warm-up calls, then "
         f"{lat['rounds']} interleaved rounds of {lat['per_round']} sequential `tools/call echo` "

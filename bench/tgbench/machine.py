@@ -14,7 +14,10 @@ from typing import Any
 
 import psutil  # type: ignore[import-untyped]
 
-PACKAGES = ("toolgate", "mcp", "fastmcp", "orjson", "anyio", "uvloop", "psutil")
+PACKAGES = (
+    "toolgate", "mcp", "fastmcp", "orjson", "anyio", "uvloop", "psutil", "uvicorn", "httptools",
+    "httpx",
+)  # fmt: skip
 
 
 def cpu_model() -> str:
