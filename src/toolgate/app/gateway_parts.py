@@ -13,10 +13,8 @@ from toolgate.app.gateway_config import (
     GatewayConfig,
     OAuthConfig,
     ServerConfig,
-    default_grants_db,
 )
 from toolgate.clock import Clock
-from toolgate.errors import ConfigError
 from toolgate.identity.grant_auth import GrantAuthenticator
 from toolgate.identity.grant_rules import GrantVerifier
 from toolgate.identity.grants import GrantStore
@@ -70,16 +68,11 @@ def make_authenticator(config: GatewayConfig, clock: Clock) -> Authenticator | N
 def open_grant_store(config: GatewayConfig, clock: Clock) -> GrantVerifier:
     """Redis when the state store is Redis (every replica then sees every grant, and a revoke
     takes effect everywhere on the next request), under the state prefix; else the SQLite
-    grants file. ConfigError when the file also names a grants file: with Redis state it
-    would be silently ignored (the loader reports the same thing, located, when it can)."""
+    grants file. (A gateway file naming a grants file beside Redis state is refused, located,
+    by the loader.)"""
     dsn = config.state.dsn.strip()
     if not is_redis_url(dsn):
         return GrantStore(config.auth.grants_db, clock=clock)
-    if config.auth.grants_db != default_grants_db(config.home):
-        raise ConfigError(
-            f"auth.grants_db ({config.auth.grants_db}) names an SQLite grants file, but with a "
-            "Redis state.dsn the grants are kept in Redis; drop auth.grants_db"
-        )
     # imported here: the Redis client is heavy and most gateways never use it
     from toolgate.identity.grants_redis import RedisGrantStore  # noqa: PLC0415
 
