@@ -278,7 +278,8 @@ def test_processes_creating_one_fresh_file_at_once_all_open_it(tmp_path: Path, k
         failures = []
         for proc in procs:
             assert proc.stderr is not None
-            err = proc.stderr.read()
+            with proc.stderr:
+                err = proc.stderr.read()
             if proc.wait(timeout=60) != 0:
                 failures.append(err.decode(errors="replace")[-400:])
         assert failures == [], f"{kind}, attempt {attempt}: {failures[0]}"
