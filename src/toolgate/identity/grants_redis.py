@@ -70,7 +70,14 @@ from toolgate.identity.grant_rules import (
     no_such_grant,
 )
 from toolgate.identity.tokens import is_grant_id, new_grant_id, new_token, parse_token, token_hash
-from toolgate.stores.redis_url import check_url, password_of, redact
+from toolgate.stores.redis_url import (
+    check_url,
+    describe_connection,
+    password_of,
+    redact,
+    reply_fields,
+    reply_text,
+)
 
 DEFAULT_PREFIX = "toolgate:"
 DEFAULT_TIMEOUT = 2.0  # seconds, for connecting and for each reply
@@ -234,7 +241,7 @@ class RedisGrantStore:
         self._aclient = aclient
         self._prefix = prefix
         self._clock: Clock = clock or SystemClock()
-        self._shown, self._password = _describe(client.connection_pool.connection_kwargs)
+        self._shown, self._password = describe_connection(client.connection_pool.connection_kwargs)
         self._closed = False
 
     @classmethod
@@ -292,9 +299,9 @@ class RedisGrantStore:
             token = new_token(grant_id)
             args = [server, label, grant_id, token_hash(token), *tail]
             reply = self._call(_CREATE, now, args)
-            outcome = _text(reply[0])
+            outcome = reply_text(reply[0])
             if outcome == "taken":
-                raise label_taken(server, label, _text(reply[1]))
+                raise label_taken(server, label, reply_text(reply[1]))
             if outcome == "ok":
                 return self._grant(reply[1])[1], token
         raise StoreError(f"grant store {self.where}: no free grant id after {ID_ATTEMPTS} attempts")
@@ -322,7 +329,7 @@ class RedisGrantStore:
             check_grant_id(grant_id)
         args = [grant_id or "", server or "", label or ""]
         reply = self._call(_REVOKE, self._clock.now(), args)
-        outcome = _text(reply[0])
+        outcome = reply_text(reply[0])
         if outcome == "missing":
             raise no_such_grant(str(grant_id), self.where)
         if outcome == "revoked":
@@ -339,7 +346,7 @@ class RedisGrantStore:
             new_id = new_grant_id()
             token = new_token(new_id)
             reply = self._call(_ROTATE, now, [grant_id, new_id, token_hash(token)])
-            outcome = _text(reply[0])
+            outcome = reply_text(reply[0])
             if outcome == "missing":
                 raise no_such_grant(grant_id, self.where)
             if outcome == "revoked":
@@ -427,7 +434,7 @@ class RedisGrantStore:
     def _grant(self, reply: Any) -> tuple[str, Grant]:
         """A stored hash as (token hash, Grant); StoreError naming the grant when it is not
         what this store writes."""
-        fields = reply if isinstance(reply, dict) else _fields(reply)
+        fields = reply if isinstance(reply, dict) else reply_fields(reply)
         shown = fields.get("id", "?")
         try:
             policy = fields.get("policy")
@@ -454,32 +461,10 @@ class RedisGrantStore:
             raise StoreError(f"grant store {self._shown} is closed")
 
 
-def _describe(kwargs: Mapping[str, Any]) -> tuple[str, str | None]:
-    """Where a client connects, as a DSN with any credentials masked, and its password."""
-    password = kwargs.get("password")
-    secret = "***@" if password or kwargs.get("username") else ""
-    db = kwargs.get("db", 0)
-    if kwargs.get("path"):
-        shown = f"unix://{secret}{kwargs['path']}?db={db}"
-    else:
-        shown = f"redis://{secret}{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{db}"
-    return redact(shown), str(password) if password else None
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _fields(reply: Any) -> dict[str, str]:
-    if not isinstance(reply, list) or len(reply) % 2:
-        raise StoreError(f"unexpected reply from Redis: {type(reply).__name__}")
-    return {_text(reply[k]): _text(reply[k + 1]) for k in range(0, len(reply), 2)}
-
-
 def _required(fields: Mapping[str, Any], key: str) -> str:
     if key not in fields:
         raise KeyError(f"no {key}")
-    return _text(fields[key])
+    return reply_text(fields[key])
 
 
 def _time(text: str) -> float:
@@ -490,4 +475,4 @@ def _time(text: str) -> float:
 
 
 def _optional_time(text: object) -> float | None:
-    return None if text is None else _time(_text(text))
+    return None if text is None else _time(reply_text(text))

@@ -71,7 +71,13 @@ from toolgate.stores.approvals_memory import (
     encode_arguments,
     new_approval_id,
 )
-from toolgate.stores.redis_url import check_url, redact
+from toolgate.stores.redis_url import (
+    check_url,
+    describe_connection,
+    redact,
+    reply_fields,
+    reply_text,
+)
 
 DEFAULT_PREFIX = "toolgate:"
 DEFAULT_TIMEOUT = 2.0  # seconds, for connecting and for each reply (from_url)
@@ -362,7 +368,7 @@ class RedisApprovalStore:
             raise ConfigError(f"the Redis key prefix must be non-empty text, got {prefix!r}")
         self._client = client
         self._prefix = prefix
-        self._shown, self._password = _describe(client)
+        self._shown, self._password = describe_connection(client.connection_pool.connection_kwargs)
         self._wakeups = Wakeups()
         self._closed = False
 
@@ -442,7 +448,7 @@ class RedisApprovalStore:
         status = ApprovalStatus.APPROVED if approve else ApprovalStatus.DENIED
         args = [approval_id, status.value, by, _optional(reason), str(RETENTION_MS)]
         reply = await self._call(_RESOLVE, now, args)
-        outcome = _text(reply[0])
+        outcome = reply_text(reply[0])
         if outcome == "missing":
             raise ApprovalNotFound(f"no approval {approval_id} in {self._shown}")
         approval = self._approval(reply[1])
@@ -525,7 +531,7 @@ class RedisApprovalStore:
             value = await self._client.hget(key, "status")
         except RedisError as exc:
             raise self._failure(exc) from None
-        return None if value is None else _text(value)
+        return None if value is None else reply_text(value)
 
     async def _call(self, script: _Script, now: float, args: Sequence[str]) -> Any:
         self._check_open()
@@ -543,7 +549,7 @@ class RedisApprovalStore:
 
     def _approval(self, reply: Any) -> Approval:
         """A hash as an Approval; StoreError naming the approval when it is not what we write."""
-        fields = _fields(reply)
+        fields = reply_fields(reply)
         shown = fields.get("id", "?")
         try:
             request = decode_exact(fields["request"])
@@ -607,32 +613,9 @@ def _request_json(request: ApprovalRequest) -> str:
         raise StoreError(f"an approval request cannot be stored as JSON: {exc}") from None
 
 
-def _describe(client: Redis) -> tuple[str, str | None]:
-    """Where `client` connects, as a DSN with any credentials masked, and its password."""
-    kwargs: Mapping[str, Any] = client.connection_pool.connection_kwargs
-    password = kwargs.get("password")
-    secret = "***@" if password or kwargs.get("username") else ""
-    db = kwargs.get("db", 0)
-    if kwargs.get("path"):
-        shown = f"unix://{secret}{kwargs['path']}?db={db}"
-    else:
-        shown = f"redis://{secret}{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{db}"
-    return redact(shown), str(password) if password else None
-
-
 def _optional(value: str | None) -> str:
     """A value the scripts tell from None by its first character."""
     return "-" if value is None else "+" + value
-
-
-def _text(value: object) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _fields(reply: Any) -> dict[str, str]:
-    if not isinstance(reply, list) or len(reply) % 2:
-        raise StoreError(f"unexpected reply from Redis: {type(reply).__name__}")
-    return {_text(reply[k]): _text(reply[k + 1]) for k in range(0, len(reply), 2)}
 
 
 def _str(document: Mapping[str, Any], key: str) -> str:

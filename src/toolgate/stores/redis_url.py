@@ -11,9 +11,11 @@ unnoticed, and so can Sentinel/Cluster URLs (the reservation needs every key on 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from toolgate.errors import ConfigError
+from toolgate.errors import ConfigError, StoreError
 
 SCHEMES = ("redis", "rediss", "unix")
 _URL_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]+):")
@@ -38,6 +40,31 @@ def is_redis_url(url: str) -> bool:
 def redact(url: str) -> str:
     """`url` with its user-info and any password query option replaced by `***`."""
     return _QUERY_SECRET.sub(r"\1***", _USERINFO.sub(r"\1***@", url))
+
+
+def describe_connection(kwargs: Mapping[str, Any]) -> tuple[str, str | None]:
+    """Where a redis-py client connects (its pool's `connection_kwargs`), as a DSN with any
+    credentials masked, and its password (to scrub from any text that might echo it)."""
+    password = kwargs.get("password")
+    secret = "***@" if password or kwargs.get("username") else ""
+    db = kwargs.get("db", 0)
+    if kwargs.get("path"):
+        shown = f"unix://{secret}{kwargs['path']}?db={db}"
+    else:
+        shown = f"redis://{secret}{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{db}"
+    return redact(shown), str(password) if password else None
+
+
+def reply_text(value: object) -> str:
+    """A Redis reply value as text (bytes decoded)."""
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def reply_fields(reply: Any) -> dict[str, str]:
+    """A flat [field, value, ...] reply (HGETALL from a script) as a map of text."""
+    if not isinstance(reply, list) or len(reply) % 2:
+        raise StoreError(f"unexpected reply from Redis: {type(reply).__name__}")
+    return {reply_text(reply[k]): reply_text(reply[k + 1]) for k in range(0, len(reply), 2)}
 
 
 def password_of(url: str) -> str | None:
