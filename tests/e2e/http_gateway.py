@@ -298,6 +298,28 @@ class HandshakeSession:
         return await self.request("tools/call", {"name": name, "arguments": dict(arguments)})
 
 
+async def opened(
+    http: httpx.AsyncClient, url: str, credential: IssuedGrant | Mapping[str, str]
+) -> HandshakeSession:
+    """An initialized handshake-era session with a grant's (or these) headers; 200 asserted."""
+    headers = credential.headers if isinstance(credential, IssuedGrant) else credential
+    session = HandshakeSession(http, url, headers)
+    response = await session.open()
+    assert response.status_code == 200, response.text
+    return session
+
+
+async def echo_outcome(session: HandshakeSession, message: str) -> str:
+    """ "ok" when `echo` answered with the message, or the denial text of an isError result."""
+    response = await session.call_tool("echo", {"message": message})
+    assert response.status_code == 200, response.text
+    result = answer(response)["result"]
+    if result.get("isError"):
+        return str(result["content"][0]["text"])
+    assert result["content"][0]["text"] == message
+    return "ok"
+
+
 def modern_request(
     msg_id: int, method: str, params: Mapping[str, Any] | None = None
 ) -> tuple[dict[str, Any], dict[str, str]]:

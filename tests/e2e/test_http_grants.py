@@ -13,9 +13,10 @@ import pytest
 
 from tests.e2e.http_gateway import (
     HandshakeSession,
-    IssuedGrant,
     answer,
     create_grant,
+    echo_outcome,
+    opened,
     revoke_grant,
     running_gateway,
     write_gateway,
@@ -85,24 +86,6 @@ async def setup(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Setup
 async def http() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=20) as client:
         yield client
-
-
-async def opened(http: httpx.AsyncClient, url: str, grant: IssuedGrant) -> HandshakeSession:
-    session = HandshakeSession(http, url, grant.headers)
-    response = await session.open()
-    assert response.status_code == 200, response.text
-    return session
-
-
-async def echo_outcome(session: HandshakeSession, message: str) -> str:
-    """ "ok", or the denial text of an isError result."""
-    response = await session.call_tool("echo", {"message": message})
-    assert response.status_code == 200, response.text
-    result = answer(response)["result"]
-    if result.get("isError"):
-        return str(result["content"][0]["text"])
-    assert result["content"][0]["text"] == message
-    return "ok"
 
 
 async def test_each_grant_gets_exactly_five_calls_a_minute_of_its_own(

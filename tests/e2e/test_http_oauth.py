@@ -40,6 +40,7 @@ from tests.e2e.http_gateway import (
     Gateway,
     HandshakeSession,
     answer,
+    opened,
     running_gateway,
     toolgate_cli,
     write_gateway,
@@ -235,13 +236,6 @@ async def initialize(
 ) -> httpx.Response:
     """A handshake-era initialize with these headers: 200 once the token is accepted."""
     return await HandshakeSession(http, url, headers).open()
-
-
-async def opened(http: httpx.AsyncClient, url: str, headers: Mapping[str, str]) -> HandshakeSession:
-    session = HandshakeSession(http, url, headers)
-    response = await session.open()
-    assert response.status_code == 200, response.text
-    return session
 
 
 async def tool_outcome(session: HandshakeSession, name: str, arguments: dict[str, Any]) -> str:

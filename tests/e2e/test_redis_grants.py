@@ -20,8 +20,9 @@ from tests.conftest import RedisServer
 from tests.e2e.http_gateway import (
     HandshakeSession,
     IssuedGrant,
-    answer,
+    echo_outcome,
     gateway_env,
+    opened,
     running_gateway,
     write_gateway,
 )
@@ -116,31 +117,13 @@ def create(fleet: Fleet, label: str) -> IssuedGrant:
     return IssuedGrant(issued["grant"]["id"], issued["token"], label, "rec")
 
 
-async def opened(http: httpx.AsyncClient, url: str, grant: IssuedGrant) -> HandshakeSession:
-    session = HandshakeSession(http, url, grant.headers)
-    response = await session.open()
-    assert response.status_code == 200, response.text
-    return session
-
-
-async def echo(session: HandshakeSession, message: str) -> str:
-    """ "ok", or the denial text of an isError result."""
-    response = await session.call_tool("echo", {"message": message})
-    assert response.status_code == 200, response.text
-    result = answer(response)["result"]
-    if result.get("isError"):
-        return str(result["content"][0]["text"])
-    assert result["content"][0]["text"] == message
-    return "ok"
-
-
 async def test_a_grant_made_with_the_cli_authenticates_on_both_replicas(
     fleet: Fleet, http: httpx.AsyncClient
 ) -> None:
     grant = create(fleet, "alice")
     for url in fleet.urls:
         session = await opened(http, url, grant)
-        assert await echo(session, f"hello from {url}") == "ok"
+        assert await echo_outcome(session, f"hello from {url}") == "ok"
     stranger = IssuedGrant("gr_000000000000", "tg_gr_0123456789ab_" + "A" * 43, "x", "rec")
     for url in fleet.urls:
         response = await HandshakeSession(http, url, stranger.headers).open()
@@ -153,7 +136,7 @@ async def test_a_revoke_is_refused_by_both_replicas_on_the_next_call(
     grant = create(fleet, "bob")
     sessions = [await opened(http, url, grant) for url in fleet.urls]
     for session in sessions:
-        assert await echo(session, "before") == "ok"
+        assert await echo_outcome(session, "before") == "ok"
     grants_cli(fleet, "revoke", grant.id, through_env=True)
     for session in sessions:
         after = await session.call_tool("echo", {"message": "after"})
@@ -170,9 +153,9 @@ async def test_an_identity_limit_holds_across_both_replicas(
     first, second = [await opened(http, url, grant) for url in fleet.urls]
     outcomes = []
     for i in range(4):  # alternate: 8 calls, 4 on each replica
-        outcomes.append(await echo(first, f"a{i}"))
-        outcomes.append(await echo(second, f"b{i}"))
+        outcomes.append(await echo_outcome(first, f"a{i}"))
+        outcomes.append(await echo_outcome(second, f"b{i}"))
     assert outcomes.count("ok") == LIMIT
     assert outcomes == ["ok"] * LIMIT + [LIMIT_TEXT] * (8 - LIMIT)
     other = await opened(http, fleet.urls[1], create(fleet, "dave"))
-    assert await echo(other, "mine") == "ok"  # another identity, its own count
+    assert await echo_outcome(other, "mine") == "ok"  # another identity, its own count
